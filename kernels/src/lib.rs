@@ -1,0 +1,11 @@
+//! Compute kernels for llmserve.
+//!
+//! `cpu` holds the CPU kernels: GGML-compatible block quantization formats (layouts as in llama.cpp's
+//! `ggml-quants.c`), quantized and dense dot products with runtime-selected SIMD paths (AVX-512 / AVX2 /
+//! portable), the parallel matmul driver and the small vector ops the LLaMA forward needs. Every SIMD
+//! kernel has a plain reference implementation next to it and a test comparing the two.
+
+pub mod cpu;
+pub mod dtype;
+
+pub use dtype::DType;

@@ -1,0 +1,40 @@
+//! `llmserve` command line: pull the default model, generate text, benchmark a model, export it.
+//! Every flag is also an environment variable (`LLMSERVE_*`).
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(name = "llmserve", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LLMSERVE_GIT_COMMIT"), ")"),
+          about = "Native Rust LLM inference server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch the default model (SmolLM2-135M-Instruct Q4_1) into the cache.
+    Pull(cli::pull::PullArgs),
+    /// Generate text from a prompt, streaming it to stdout.
+    Generate(cli::generate::GenerateArgs),
+    /// Measure prompt-processing and decode speed of a model.
+    BenchModel(cli::bench_model::BenchModelArgs),
+    /// Write a model in another format (Hugging Face directory).
+    Export(cli::export::ExportArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pull(a) => cli::pull::run(a),
+        Command::Generate(a) => cli::generate::run(a),
+        Command::BenchModel(a) => cli::bench_model::run(a),
+        Command::Export(a) => cli::export::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
