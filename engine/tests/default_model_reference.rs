@@ -45,12 +45,7 @@ fn teacher_forced_logits_match_the_exact_reference() {
         let greedy = ids(&c["greedy_ids"]);
         let mut all = prompt.clone();
         all.extend_from_slice(&greedy[..greedy.len() - 1]);
-        let precision = match std::env::var("LLMSERVE_TEST_ACTIVATIONS").as_deref() {
-            Ok("f32") => MatmulPrecision::EXACT,
-            Ok("int8") => MatmulPrecision::FAST,
-            _ => MatmulPrecision::BALANCED,
-        };
-        let mut be = backend(&model, precision, all.len());
+        let mut be = backend(&model, MatmulPrecision::BALANCED, all.len());
         // Chunks of 64 exercise chunked prefill over the paged cache.
         let logits = score(&mut be, &all, 64).unwrap();
         let tol = 1.25 * case["llama_cpp_max_abs_err"].as_f64().unwrap();
@@ -68,9 +63,7 @@ fn teacher_forced_logits_match_the_exact_reference() {
             }
         }
         eprintln!("case {name}: max |err| {max_err:.4} (llama.cpp {:.4}, limit {tol:.4})", tol / 1.25);
-        if std::env::var("LLMSERVE_TEST_NO_ASSERT").is_err() {
-            assert!(max_err <= tol, "case {name}: max |logit err| {max_err} > 1.25 × llama.cpp's = {tol}");
-        }
+        assert!(max_err <= tol, "case {name}: max |logit err| {max_err} > 1.25 × llama.cpp's = {tol}");
         worst_ratio = worst_ratio.max(max_err / (tol / 1.25));
     }
     eprintln!("worst error relative to llama.cpp's: {worst_ratio:.3}");
@@ -136,5 +129,37 @@ fn batched_sequences_match_each_sequence_alone() {
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst <= 1e-4 * scale, "sequence {s}: max |diff| {worst} vs scale {scale}");
+    }
+}
+
+/// Single-token decode steps after a chunked prefill give the logits of one batched teacher-forced pass.
+/// Checked with f32 activations: with 8-bit activations the decode kernel (m = 1, row dots) and the
+/// prompt kernel (m > 1, register tiles) sum floats in different orders, and a 1e-7 difference can flip
+/// an activation's int8 rounding in the next layer, re-drawing the quantization noise (llama.cpp behaves
+/// the same way); the int8 path's accuracy is checked against the exact reference above instead.
+#[test]
+fn decode_steps_match_teacher_forced_scoring() {
+    let Some(path) = default_model::for_tests() else { return };
+    let model = LoadedModel::from_gguf(&path).unwrap();
+    let cpp = fixture("smollm2-llamacpp.json");
+    let c = cpp["cases"].as_array().unwrap().iter().find(|c| c["name"] == "capital").unwrap();
+    let mut all = ids(&c["prompt_token_ids"]);
+    let n_prompt = all.len();
+    all.extend_from_slice(&ids(&c["greedy_ids"])[..8]);
+    let vocab = model.config.vocab_size;
+    let mut be = backend(&model, MatmulPrecision::EXACT, all.len());
+    let scored = score(&mut be, &all, 512).unwrap();
+    // Prefill the prompt (last-token logits only), then one token per step, as generation does.
+    let mut be = backend(&model, MatmulPrecision::EXACT, all.len());
+    let table = llmserve_engine::generate::single_sequence_blocks(&be, all.len()).unwrap();
+    let mut logits = Vec::new();
+    llmserve_engine::generate::run_chunk(&mut be, &table, &all[..n_prompt], 0, false, &mut logits).unwrap();
+    for pos in n_prompt..=all.len() {
+        let want = &scored[(pos - 1) * vocab..pos * vocab];
+        let worst = logits.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-3, "position {pos}: decode logits differ from scoring by {worst}");
+        if pos < all.len() {
+            llmserve_engine::generate::run_chunk(&mut be, &table, &all[pos..pos + 1], pos, false, &mut logits).unwrap();
+        }
     }
 }

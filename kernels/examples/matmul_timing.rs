@@ -1,7 +1,8 @@
 //! Quick timing of the CPU matmul shapes of the default model (SmolLM2-135M: hidden 576, FFN 1536,
 //! Q4_1 weights, tied Q8_0 output 49152×576) at m = 1 and m = 512, on 1 and 2 rayon threads.
 //!
-//! `cargo run -p llmserve-kernels --release --example matmul_timing [filter]`; set
+//! `cargo run -p llmserve-kernels --release --example matmul_timing [filter | model]`; `PRECISION=f32`
+//! times f32 activations; set
 //! `LLMSERVE_CPU_ISA=avx2|portable` to time a lower path. The criterion benches live in the root
 //! `benches/kernels.rs`; this is the dependency-light version for kernel work.
 
@@ -16,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 /// Matmuls of the whole SmolLM2-135M forward (30 layers of q, k, v, o, gate, up, down in Q4_1, then the
 /// Q8_0 output for one token), distinct weights per layer so they stream from memory as in the model.
 /// Prints tokens/s counting matmuls only (no attention, norms, RoPE).
-fn model(threads: usize, m: usize) {
+fn model(threads: usize, m: usize, balanced: bool) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let (h, f, kv) = (576, 1536, 192);
     let shapes = [(h, h), (kv, h), (kv, h), (h, h), (f, h), (f, h), (h, f)];
@@ -41,8 +42,10 @@ fn model(threads: usize, m: usize) {
         for layer in &layers {
             for (i, (data, n, k)) in layer.iter().enumerate() {
                 // q/k/v share one prepared input, gate/up another (as in the model).
+                // `balanced` = the model's default: f32 activations for Q|K|V, int8 elsewhere.
                 if matches!(i, 0 | 3 | 4 | 6) {
-                    act.set(&x[..m * k], m, *k, ActivationPrecision::Int8);
+                    let p = if balanced && i == 0 { ActivationPrecision::F32 } else { ActivationPrecision::Int8 };
+                    act.set(&x[..m * k], m, *k, p);
                 }
                 let w = WeightMatrix { dtype: DType::Q4_1, rows: *n, cols: *k, data };
                 matmul_prepared(&w, &mut act, &mut out[..m * n]);
@@ -63,15 +66,22 @@ fn model(threads: usize, m: usize) {
         }
         best
     });
-    println!("model matmuls m={m:<4} threads={threads}: {:>8.2} ms/forward  {:>7.1} tok/s", best * 1e3, m as f64 / best);
+    let mode = if balanced { "balanced" } else { "int8" };
+    println!("model matmuls ({mode:<8}) m={m:<4} threads={threads}: {:>8.2} ms/forward  {:>7.1} tok/s", best * 1e3, m as f64 / best);
 }
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
+    let precision = match std::env::var("PRECISION").as_deref() {
+        Ok("f32") => ActivationPrecision::F32,
+        _ => ActivationPrecision::Int8,
+    };
     if filter == "model" {
-        for m in [1, 512] {
-            for threads in [1, 2] {
-                model(threads, m);
+        for balanced in [false, true] {
+            for m in [1, 512] {
+                for threads in [1, 2] {
+                    model(threads, m, balanced);
+                }
             }
         }
         return;
@@ -89,7 +99,7 @@ fn main() {
         ("q8_0 dram 16384x4096", DType::Q8_0, 16384, 4096, &[1]),
         ("q4_1 dram 16384x4096", DType::Q4_1, 16384, 4096, &[1]),
     ];
-    println!("isa = {:?}", llmserve_kernels::cpu::simd::isa());
+    println!("isa = {:?}, activations {precision:?} (PRECISION=f32|int8)", llmserve_kernels::cpu::simd::isa());
     for &(name, dtype, n, k, ms) in shapes {
         if !name.contains(&filter) {
             continue;
@@ -105,7 +115,7 @@ fn main() {
                 let mut act = PreparedActivations::new();
                 let per_call = pool.install(|| {
                     let mut run = || {
-                        act.set(&x, m, k, ActivationPrecision::Int8);
+                        act.set(&x, m, k, precision);
                         matmul_prepared(&w, &mut act, &mut out);
                     };
                     for _ in 0..3 {

@@ -123,7 +123,7 @@ pub enum RopeLayout {
 /// head, HF row `half · D/2 + i` is GGUF row `2i + half`. Works on whole rows of any dtype.
 pub fn permute_rope_rows(t: &WeightTensor, heads: usize, direction: RopeLayout) -> Result<WeightTensor, String> {
     let (rows, cols) = t.rows_cols();
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
         return Err(format!("{}: {rows} rows are not {heads} heads of an even head size", t.name));
     }
     let d = rows / heads;

@@ -43,7 +43,7 @@ impl std::fmt::Debug for WeightTensor {
 /// Bytes a tensor of `shape` and `dtype` needs, checking that the row length is whole blocks.
 pub fn tensor_byte_len(dtype: DType, shape: &[usize]) -> Result<usize, String> {
     let row = *shape.last().unwrap_or(&1);
-    if row % dtype.block_elems() != 0 {
+    if !row.is_multiple_of(dtype.block_elems()) {
         return Err(format!(
             "row length {row} is not a multiple of the {dtype} block size {}",
             dtype.block_elems()
@@ -98,7 +98,7 @@ impl WeightTensor {
     /// Number of rows (product of all but the last dimension) and row length.
     pub fn rows_cols(&self) -> (usize, usize) {
         let cols = *self.shape.last().unwrap_or(&1);
-        let rows = if cols == 0 { 0 } else { self.num_elements() / cols };
+        let rows = self.num_elements().checked_div(cols).unwrap_or(0);
         (rows, cols)
     }
 

@@ -49,6 +49,9 @@ pub struct GenerateArgs {
     /// Keep going past the end-of-sequence token.
     #[arg(long = "ignore-eos")]
     pub ignore_eos: bool,
+    /// Print the prompt and generated token ids on stderr.
+    #[arg(long = "show-tokens")]
+    pub show_tokens: bool,
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
@@ -109,6 +112,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         }
         true
     })?;
+    if args.show_tokens {
+        eprintln!("[prompt ids {prompt:?}]\n[generated ids {:?}]", result.tokens);
+    }
     let tail = detok.finish();
     out.write_all(tail.as_bytes())?;
     writeln!(out)?;

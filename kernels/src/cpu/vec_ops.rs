@@ -127,7 +127,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn hsum(v: __m256) -> f32 {
+    pub(super) fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -183,7 +183,7 @@ mod x86 {
     /// e^x for 8 lanes: Cody–Waite range reduction x = n·ln2 + r, degree-6 polynomial for e^r
     /// (rel. error ≈ 2e-7), inputs clamped to [−87.3, 88.7].
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn exp256(x: __m256) -> __m256 {
+    pub(super) fn exp256(x: __m256) -> __m256 {
         let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3)), _mm256_set1_ps(88.7));
         let n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);

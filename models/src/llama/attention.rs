@@ -13,44 +13,59 @@ use rayon::prelude::*;
 use super::kv::KvCacheGeometry;
 use super::metadata::AttentionMetadata;
 
-/// Writes each token's K and V rows (`[num_tokens, kv_dim]` inside the fused `qkv` rows of width
-/// `row_width`, starting at columns `k_off` / `v_off`) into the cache at `slot_mapping`.
-#[allow(clippy::too_many_arguments)]
-pub fn write_kv(
-    geometry: &KvCacheGeometry,
-    slot_mapping: &[u32],
-    qkv: &[f32],
-    row_width: usize,
-    k_off: usize,
-    v_off: usize,
-    k_cache: &mut [f32],
-    v_cache: &mut [f32],
-) {
+/// The fused Q|K|V projection output of a batch: `[num_tokens, q_dim + 2·kv_dim]`, Q first, then K, then V.
+#[derive(Clone, Copy)]
+pub struct FusedQkv<'a> {
+    pub data: &'a [f32],
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<'a> FusedQkv<'a> {
+    pub fn q_dim(&self) -> usize {
+        self.num_heads * self.head_dim
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.num_kv_heads * self.head_dim
+    }
+
+    pub fn row_width(&self) -> usize {
+        self.q_dim() + 2 * self.kv_dim()
+    }
+
+    fn row(&self, t: usize) -> &'a [f32] {
+        let w = self.row_width();
+        &self.data[t * w..(t + 1) * w]
+    }
+}
+
+/// Writes each token's K and V rows into the cache at `slot_mapping` ("reshape_and_cache").
+pub fn write_kv(geometry: &KvCacheGeometry, slot_mapping: &[u32], qkv: FusedQkv<'_>, k_cache: &mut [f32], v_cache: &mut [f32]) {
     let kvd = geometry.token_elems();
+    let (k_off, v_off) = (qkv.q_dim(), qkv.q_dim() + kvd);
     for (t, &slot) in slot_mapping.iter().enumerate() {
-        let row = &qkv[t * row_width..(t + 1) * row_width];
+        let row = qkv.row(t);
         let dst = slot as usize * kvd;
         k_cache[dst..dst + kvd].copy_from_slice(&row[k_off..k_off + kvd]);
         v_cache[dst..dst + kvd].copy_from_slice(&row[v_off..v_off + kvd]);
     }
 }
 
-/// Computes attention outputs `out [num_tokens, num_heads · head_dim]` for queries found in the fused
-/// `qkv` rows (columns `0..num_heads · head_dim`), reading context K/V from the paged cache.
-#[allow(clippy::too_many_arguments)]
+/// Computes attention outputs `out [num_tokens, num_heads · head_dim]` for the queries in `qkv`,
+/// reading context K/V from the paged cache.
 pub fn paged_attention(
     geometry: &KvCacheGeometry,
     meta: &AttentionMetadata,
-    num_heads: usize,
-    qkv: &[f32],
-    row_width: usize,
+    qkv: FusedQkv<'_>,
     k_cache: &[f32],
     v_cache: &[f32],
     out: &mut [f32],
 ) {
     let d = geometry.head_dim;
-    let q_dim = num_heads * d;
-    let group = num_heads / geometry.num_kv_heads;
+    let q_dim = qkv.q_dim();
+    let group = qkv.num_heads / geometry.num_kv_heads;
     let scale = 1.0 / (d as f32).sqrt();
     let bs = geometry.block_size;
     let kvd = geometry.token_elems();
@@ -61,7 +76,7 @@ pub fn paged_attention(
             let s = meta.query_start_loc.partition_point(|&start| start as usize <= t) - 1;
             let ctx = meta.positions[t] as usize + 1;
             let table = meta.block_table(s);
-            let q_row = &qkv[t * row_width..t * row_width + q_dim];
+            let q_row = &qkv.row(t)[..q_dim];
             scores.resize(group * ctx, 0.0);
             acc.resize(group * d, 0.0);
             for g in 0..geometry.num_kv_heads {
@@ -113,7 +128,14 @@ mod tests {
 
     /// Dense causal attention for one sequence: q [n, H·D], k/v [ctx, G·D]; query i sits at position
     /// ctx − n + i.
-    fn dense_reference(q: &[f32], k: &[f32], v: &[f32], n: usize, ctx: usize, heads: usize, kv_heads: usize, d: usize) -> Vec<f32> {
+    struct Dims {
+        heads: usize,
+        kv_heads: usize,
+        d: usize,
+    }
+
+    fn dense_reference(q: &[f32], k: &[f32], v: &[f32], n: usize, ctx: usize, dims: &Dims) -> Vec<f32> {
+        let Dims { heads, kv_heads, d } = *dims;
         let group = heads / kv_heads;
         let mut out = vec![0f32; n * heads * d];
         for i in 0..n {
@@ -186,13 +208,14 @@ mod tests {
             }
             qs.push(q);
         }
-        write_kv(&geometry, &meta.slot_mapping, &qkv, row_width, heads * d, heads * d + kvd, &mut k_cache, &mut v_cache);
+        let fused = FusedQkv { data: &qkv, num_heads: heads, num_kv_heads: kv_heads, head_dim: d };
+        write_kv(&geometry, &meta.slot_mapping, fused, &mut k_cache, &mut v_cache);
         let mut out = vec![0f32; n_tok * heads * d];
-        paged_attention(&geometry, &meta, heads, &qkv, row_width, &k_cache, &v_cache, &mut out);
+        paged_attention(&geometry, &meta, fused, &k_cache, &v_cache, &mut out);
         let mut t0 = 0;
         for s in 0..2 {
             let ctx = cached[s] + new[s];
-            let want = dense_reference(&qs[s], &full_k[s], &full_v[s], new[s], ctx, heads, kv_heads, d);
+            let want = dense_reference(&qs[s], &full_k[s], &full_v[s], new[s], ctx, &Dims { heads, kv_heads, d });
             let got = &out[t0 * heads * d..(t0 + new[s]) * heads * d];
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-5, "seq {s}: {a} vs {b}");

@@ -11,7 +11,7 @@ use llmserve_kernels::cpu::vec_ops::{rms_norm, silu_mul_inplace};
 use llmserve_kernels::cpu::{matmul_prepared, ActivationPrecision, PreparedActivations};
 use rayon::prelude::*;
 
-use super::attention::{paged_attention, write_kv};
+use super::attention::{paged_attention, write_kv, FusedQkv};
 use super::kv::KvCacheView;
 use super::metadata::AttentionMetadata;
 use super::weights::{LlamaWeights, ProjectionGroup};
@@ -242,8 +242,9 @@ impl LlamaModel {
                 let (c_t, s_t) = (&cos[t * half..(t + 1) * half], &sin[t * half..(t + 1) * half]);
                 apply_rope(&mut row[..qd + kvd], d, c_t, s_t);
             });
-            write_kv(&geometry, &meta.slot_mapping, &s.qkv, qkv_w, qd, qd + kvd, kv.k[l], kv.v[l]);
-            paged_attention(&geometry, meta, c.num_attention_heads, &s.qkv, qkv_w, kv.k[l], kv.v[l], &mut s.attn);
+            let fused = FusedQkv { data: &s.qkv, num_heads: c.num_attention_heads, num_kv_heads: c.num_kv_heads(), head_dim: d };
+            write_kv(&geometry, &meta.slot_mapping, fused, kv.k[l], kv.v[l]);
+            paged_attention(&geometry, meta, fused, kv.k[l], kv.v[l], &mut s.attn);
             s.act.set(&s.attn, n, qd, self.precision.other);
             matmul_prepared(&layer.attn_output.matrix(), &mut s.act, &mut s.proj);
             s.x.par_iter_mut().zip(s.proj.par_iter()).for_each(|(x, p)| *x += p);

@@ -77,7 +77,7 @@ impl AttentionMetadata {
             m.query_start_loc.push(m.positions.len() as u32);
             m.seq_lens.push(total as u32);
             m.block_tables.extend_from_slice(c.block_table);
-            m.block_tables.extend(std::iter::repeat(0).take(max_blocks - c.block_table.len()));
+            m.block_tables.extend(std::iter::repeat_n(0, max_blocks - c.block_table.len()));
         }
         Ok(m)
     }

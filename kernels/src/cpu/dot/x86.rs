@@ -47,9 +47,10 @@ pub(crate) unsafe fn load_f16(p: *const u8) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn unpack_nibbles16(p: *const u8) -> __m256i {
     // SAFETY: caller guarantees 16 readable bytes; loadu is unaligned.
-    let q = unsafe { _mm_loadu_si128(p as *const __m128i) };
-    let m = _mm_set1_epi8(0x0F);
-    _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m))
+    let q = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(p as *const __m128i) });
+    // Low half keeps the low nibbles, high half shifts the high nibbles down: one shift, one mask.
+    let q = _mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+    _mm256_and_si256(q, _mm256_set1_epi8(0x0F))
 }
 
 /// Σ of 4 adjacent `u8·i8` products per i32 lane, added to `acc` (AVX2).
@@ -67,24 +68,34 @@ pub(crate) fn udot_vnni(acc: __m256i, a_u8: __m256i, b_i8: __m256i) -> __m256i {
     _mm256_dpbusd_epi32(acc, a_u8, b_i8)
 }
 
-/// Σ over blocks of `p·scale` from `block(b) = (p, scale)`, two independent accumulators.
+/// Σ over blocks of `p·scale` from `block(b) = (p, scale, extra)`, plus Σ `extra` (a 4-lane side term,
+/// e.g. Q4_1's `[d·d_a, m·s]`), each with two independent accumulators (unrolled by 2) so neither sum
+/// is a single latency-bound chain.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn sum_blocks(nb: usize, mut block: impl FnMut(usize) -> (__m256, __m256)) -> f32 {
+fn sum_blocks<const EXTRA: bool>(nb: usize, mut block: impl FnMut(usize) -> (__m256, __m256, __m128)) -> (f32, __m128) {
     let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let (mut ex0, mut ex1) = (_mm_setzero_ps(), _mm_setzero_ps());
     let mut b = 0;
     while b + 2 <= nb {
-        let (p0, s0) = block(b);
-        let (p1, s1) = block(b + 1);
+        let (p0, s0, e0) = block(b);
+        let (p1, s1, e1) = block(b + 1);
         acc0 = _mm256_fmadd_ps(p0, s0, acc0);
         acc1 = _mm256_fmadd_ps(p1, s1, acc1);
+        if EXTRA {
+            ex0 = _mm_add_ps(ex0, e0);
+            ex1 = _mm_add_ps(ex1, e1);
+        }
         b += 2;
     }
     if b < nb {
-        let (p0, s0) = block(b);
+        let (p0, s0, e0) = block(b);
         acc0 = _mm256_fmadd_ps(p0, s0, acc0);
+        if EXTRA {
+            ex0 = _mm_add_ps(ex0, e0);
+        }
     }
-    hsum_ps(_mm256_add_ps(acc0, acc1))
+    (hsum_ps(_mm256_add_ps(acc0, acc1)), _mm_add_ps(ex0, ex1))
 }
 
 macro_rules! row_dots {
@@ -102,36 +113,36 @@ macro_rules! row_dots {
                 let qa = _mm256_loadu_si256(a.qs.as_ptr().add(QK * b) as *const __m256i);
                 // Sign trick: |w| · (a · sign(w)) is an unsigned × signed product.
                 let p = $udot(_mm256_setzero_si256(), _mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qa, qw));
-                (_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_f16(blk) * *a.d.get_unchecked(b)))
+                (_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_f16(blk) * *a.d.get_unchecked(b)), _mm_setzero_ps())
             };
-            sum_blocks(a.d.len(), block)
+            sum_blocks::<false>(a.d.len(), block).0
         }
 
         /// # Safety
         /// As [`dot_q8_0`], with Q4_0 blocks.
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn dot_q4_0(w: &[u8], a: Q8Row) -> f32 {
-            let mut corr = 0f32;
             // SAFETY: block b < nb lies within `w` (18·nb bytes) and the activation arrays.
             let block = |b: usize| unsafe {
                 let blk = w.as_ptr().add(18 * b);
                 let qw = unpack_nibbles16(blk.add(2));
                 let qa = _mm256_loadu_si256(a.qs.as_ptr().add(QK * b) as *const __m256i);
                 let p = $udot(_mm256_setzero_si256(), qw, qa);
-                let dw = load_f16(blk);
-                // Σ (q−8)·a = Σ q·a − 8·Σ a; sd = d_a·Σ a exactly.
-                corr += dw * *a.sd.get_unchecked(b);
-                (_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * *a.d.get_unchecked(b)))
+                // [d_w, d_w] · [d_a, d_a·Σa]: lane 0 the block scale, lane 1 the −8 offset term
+                // (Σ (q−8)·a = Σ q·a − 8·Σ a; sd = d_a·Σa exactly).
+                let dw = _mm_cvtph_ps(_mm_set1_epi16((blk as *const i16).read_unaligned()));
+                let ds = _mm_unpacklo_ps(_mm_load_ss(a.d.as_ptr().add(b)), _mm_load_ss(a.sd.as_ptr().add(b)));
+                let prod = _mm_mul_ps(dw, ds);
+                (_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), prod)
             };
-            let s = sum_blocks(a.d.len(), block);
-            s - 8.0 * corr
+            let (s, ex) = sum_blocks::<true>(a.d.len(), block);
+            s - 8.0 * _mm_cvtss_f32(_mm_movehdup_ps(ex))
         }
 
         /// # Safety
         /// As [`dot_q8_0`], with Q4_1 blocks.
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn dot_q4_1(w: &[u8], a: Q8Row) -> f32 {
-            let mut mins = _mm_setzero_ps();
             // SAFETY: block b < nb lies within `w` (20·nb bytes) and the activation arrays.
             let block = |b: usize| unsafe {
                 let blk = w.as_ptr().add(20 * b);
@@ -139,14 +150,13 @@ macro_rules! row_dots {
                 let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((blk as *const i32).read_unaligned()));
                 let ds = _mm_unpacklo_ps(_mm_load_ss(a.d.as_ptr().add(b)), _mm_load_ss(a.s.as_ptr().add(b)));
                 let prod = _mm_mul_ps(dm, ds);
-                mins = _mm_add_ps(mins, prod);
                 let qw = unpack_nibbles16(blk.add(4));
                 let qa = _mm256_loadu_si256(a.qs.as_ptr().add(QK * b) as *const __m256i);
                 let p = $udot(_mm256_setzero_si256(), qw, qa);
-                (_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod))
+                (_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), prod)
             };
-            let s = sum_blocks(a.d.len(), block);
-            s + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+            let (s, ex) = sum_blocks::<true>(a.d.len(), block);
+            s + _mm_cvtss_f32(_mm_movehdup_ps(ex))
         }
 
         /// # Safety
@@ -239,11 +249,11 @@ macro_rules! row_dots {
     };
 }
 
-mod avx2 {
+pub(crate) mod avx2 {
     row_dots!("avx2,fma,f16c", udot_avx2);
 }
 
-mod avx512 {
+pub(crate) mod avx512 {
     row_dots!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", udot_vnni);
 }
 

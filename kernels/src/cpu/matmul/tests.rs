@@ -195,3 +195,29 @@ fn shape_mismatch_panics() {
     act.set(&x, 1, 32, ActivationPrecision::Int8);
     matmul_prepared(&c.w(), &mut act, &mut out);
 }
+
+/// A token's output must not depend on which batch it is in: the decode path (m = 1) and the prompt
+/// tiles (m > 1) give the same row to float-reordering precision, for every type and path.
+#[test]
+fn a_rows_result_does_not_depend_on_batch_size() {
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    for dtype in DType::ALL {
+        for (n, k) in [(19, if dtype.block_elems() == 256 { 512 } else { 576 }), (67, 1536)] {
+        let c = Case::new(&mut rng, dtype, n, k);
+        let x = activations(&mut rng, 6, k);
+        for path in available_isas() {
+            for precision in [ActivationPrecision::Int8, ActivationPrecision::F32] {
+                let batch = run(path, &c, &x, 6, precision);
+                for t in 0..6 {
+                    let alone = run(path, &c, &x[t * k..(t + 1) * k], 1, precision);
+                    for r in 0..c.n {
+                        let (a, b) = (alone[r], batch[t * c.n + r]);
+                        let scale = c.wf[r * k..(r + 1) * k].iter().zip(&x[t * k..]).map(|(w, x)| (w * x).abs()).sum::<f32>();
+                        assert!((a - b).abs() <= 1e-5 * scale.max(1e-6), "{dtype} {path:?} {precision:?} k {k} token {t} row {r}: alone {a} vs batched {b}");
+                    }
+                }
+            }
+        }
+        }
+    }
+}

@@ -107,13 +107,14 @@ unsafe fn store_rows(dst: OutPtr, t: usize, r0: usize, n: usize, v: __m256) {
 
 /// Loads 32-element block `b` of row `row` (a pointer to the row's bytes) as 32 u8/i8 values and
 /// writes its per-scale-block weight scales / correction coefficients (one entry, or two for Q6_K's
-/// 16-element halves) to `d` / `c`.
+/// 16-element halves) to `d` / `c`, such that element `i` is worth `d[h]·q[i] + c[h]` (`h = i / 16`
+/// for Q6_K, else 0). The quants are unsigned except Q8_0 with `signed_q8`.
 ///
 /// # Safety
 /// AVX2+F16C; `row` points at a whole row of `dtype` with more than `b` blocks of 32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn load_block(dtype: DType, row: *const u8, b: usize, signed_q8: bool, d: &mut [f32; 2], c: &mut [f32; 2]) -> __m256i {
+pub(super) unsafe fn load_block(dtype: DType, row: *const u8, b: usize, signed_q8: bool, d: &mut [f32; 2], c: &mut [f32; 2]) -> __m256i {
     // SAFETY: every read stays inside block b's bytes (or its super-block's) per the caller.
     unsafe {
         match dtype {
@@ -186,6 +187,9 @@ macro_rules! tile32 {
 
         /// Repacks rows `r0..r0+8` (zero past `w.rows`) into `s.q` [k/32][8 groups][8 rows][4 B] and
         /// `s.d` / `s.c` [k/32][H][8] scales / correction coefficients (H = 2 for Q6_K's halves, else 1).
+        ///
+        /// # Safety
+        /// CPU supports `$feat`; `r0 < w.rows`; `w.dtype` is block-quantized.
         #[target_feature(enable = $feat)]
         unsafe fn repack(w: &WeightMatrix, r0: usize, s: &mut Scratch) {
             let nb = w.cols / QK;
@@ -217,6 +221,10 @@ macro_rules! tile32 {
 
         /// 8 rows (`r0..`) × C tokens (`t0..`) over the repacked tile. `HALVES`: two scale blocks of 16
         /// per 32 elements (Q6_K).
+        ///
+        /// # Safety
+        /// CPU supports `$feat`; `s` holds the repacked tile of rows `r0..` for `x.k` columns; tokens
+        /// `t0..t0+C` exist in `x`'s activations; the caller owns `out[t0..t0+C, r0..r0+8 ∩ 0..n]`.
         #[target_feature(enable = $feat)]
         unsafe fn micro<const C: usize, const SIGNED: bool, const HALVES: bool>(s: &Scratch, x: Ctx, t0: usize, r0: usize) {
             let (k, nb, nbl) = (x.k, x.k / QK, x.nbl);
@@ -258,6 +266,10 @@ macro_rules! tile32 {
             }
         }
 
+        /// [`micro`] with the run-time flags turned into const generics.
+        ///
+        /// # Safety
+        /// As [`micro`].
         #[inline]
         #[target_feature(enable = $feat)]
         unsafe fn pass<const C: usize>(signed: bool, halves: bool, s: &Scratch, x: Ctx, t0: usize, r0: usize) {

@@ -1,9 +1,11 @@
 //! x86-64 matmul tasks (AVX2 / AVX-512 VNNI): task dispatch, SIMD Q8 activation quantization, and the
 //! f32 tile path.
 //!
-//! A task covers `rows × toks`. With one token it runs the row dots of `dot.rs` (memory bound). With
-//! more, int8 plans go to the interleaved 8-row tiles of `tile32.rs`; f32 plans (dense weights, or any
-//! weight at `ActivationPrecision::F32`) dequantize 4-row tiles into the thread's scratch and run a
+//! A task covers `rows × toks`. With one token it runs the row dots of `dot.rs` (memory bound), or for
+//! f32 activations on block weights a fused dequantize-dot (`Σ_b d_b·Σ q·x + c_b·Σ x`, the per-block
+//! sums of x computed once per task). With more tokens, int8 plans go to the interleaved 8-row tiles
+//! of `tile32.rs`; f32 plans (dense weights, or any weight at `ActivationPrecision::F32`) dequantize
+//! (SIMD) 4-row tiles into the thread's scratch and run a
 //! 4 rows × 3 tokens FMA micro-kernel over them (each weight vector load serves 3 tokens, each
 //! activation load 4 rows; 12 accumulators fit AVX2's 16 registers). The Q8 quantizer reproduces
 //! `quantize_row_q8_reference` bit for bit (same `127/amax` product, round-half-even, f16 scales).
@@ -13,8 +15,9 @@ use std::ops::Range;
 
 use super::tile32::{self, TileActs};
 use super::{OutPtr, Plan, Scratch, ROW_TILE};
-use crate::cpu::dot::{self, x86::*};
-use crate::cpu::quant::QK;
+use crate::cpu::dot::x86::{avx2 as rows_avx2, avx512 as rows_avx512, *};
+use crate::cpu::dot;
+use crate::cpu::quant::{Q8KRow, Q8Row, QK};
 use crate::cpu::simd::Isa;
 use crate::cpu::WeightMatrix;
 use crate::DType;
@@ -70,37 +73,8 @@ fn round_f16_f16c(v: f32) -> f32 {
 /// `out[toks, rows]`; `plan` matches `w.dtype` and was prepared for `m` tokens of `w.cols`.
 pub(super) unsafe fn run_task(path: Isa, w: &WeightMatrix, plan: Plan, rows: Range<usize>, toks: Range<usize>, dst: OutPtr, s: &mut Scratch) {
     if toks.len() == 1 {
-        let t = toks.start;
-        for r in rows {
-            let row = w.row(r);
-            let v = match plan {
-                Plan::Q8(a) => match w.dtype {
-                    DType::Q8_0 => dot::dot_q8_0(path, row, a.row(t)),
-                    DType::Q4_0 => dot::dot_q4_0(path, row, a.row(t)),
-                    _ => dot::dot_q4_1(path, row, a.row(t)),
-                },
-                Plan::Q8K(a) => match w.dtype {
-                    DType::Q4K => dot::dot_q4k(path, row, a.row(t)),
-                    _ => dot::dot_q6k(path, row, a.row(t)),
-                },
-                Plan::F32(x) => {
-                    let x = &x[t * w.cols..(t + 1) * w.cols];
-                    match w.dtype {
-                        DType::F32 => dot::dot_f32_row(path, row, x),
-                        DType::F16 => dot::dot_f16_row(path, row, x),
-                        DType::BF16 => dot::dot_bf16_row(path, row, x),
-                        _ => {
-                            s.f.resize(w.cols, 0.0);
-                            crate::cpu::quant::dequantize_row(w.dtype, row, &mut s.f);
-                            crate::cpu::vec_ops::dot_f32_with(path, &s.f, x)
-                        }
-                    }
-                }
-            };
-            // SAFETY: the task owns out[t, r].
-            unsafe { dst.write(t, r, v) };
-        }
-        return;
+        // SAFETY: forwarded from the caller.
+        return unsafe { gemv(path, w, plan, rows, toks.start, dst, s) };
     }
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -114,7 +88,184 @@ pub(super) unsafe fn run_task(path: Isa, w: &WeightMatrix, plan: Plan, rows: Ran
     }
 }
 
+/// One token: row dots over `rows`, the kernel chosen once per task (no per-row dispatch or checks).
+///
+/// # Safety
+/// As [`run_task`], with `toks = t..t+1`.
+unsafe fn gemv(path: Isa, w: &WeightMatrix, plan: Plan, rows: Range<usize>, t: usize, dst: OutPtr, s: &mut Scratch) {
+    type Q8Dot = unsafe fn(&[u8], Q8Row) -> f32;
+    type Q8KDot = unsafe fn(&[u8], Q8KRow) -> f32;
+    let wide = path >= Isa::Avx512;
+    // SAFETY: the CPU supports `path` (caller); the row and activation shapes were checked once in
+    // `matmul_prepared_with` (k == w.cols, data length), which is what the row kernels need; the task
+    // owns out[t, rows].
+    unsafe {
+        match plan {
+            Plan::Q8(a) => {
+                let f: Q8Dot = match (w.dtype, wide) {
+                    (DType::Q8_0, false) => rows_avx2::dot_q8_0,
+                    (DType::Q8_0, true) => rows_avx512::dot_q8_0,
+                    (DType::Q4_0, false) => rows_avx2::dot_q4_0,
+                    (DType::Q4_0, true) => rows_avx512::dot_q4_0,
+                    (_, false) => rows_avx2::dot_q4_1,
+                    (_, true) => rows_avx512::dot_q4_1,
+                };
+                let ar = a.row(t);
+                for r in rows {
+                    dst.write(t, r, f(w.row(r), ar));
+                }
+            }
+            Plan::Q8K(a) => {
+                let f: Q8KDot = match (w.dtype, wide) {
+                    (DType::Q4K, false) => rows_avx2::dot_q4k,
+                    (DType::Q4K, true) => rows_avx512::dot_q4k,
+                    (_, false) => rows_avx2::dot_q6k,
+                    (_, true) => rows_avx512::dot_q6k,
+                };
+                let ar = a.row(t);
+                for r in rows {
+                    dst.write(t, r, f(w.row(r), ar));
+                }
+            }
+            Plan::F32(x) if w.dtype.is_quantized() => {
+                let x = &x[t * w.cols..(t + 1) * w.cols];
+                // One instantiation per type so the block decoder's `match` folds away.
+                match w.dtype {
+                    DType::Q8_0 => gemv_f32_blocks::<Q8_0>(w, x, rows, t, dst, s),
+                    DType::Q4_0 => gemv_f32_blocks::<Q4_0>(w, x, rows, t, dst, s),
+                    DType::Q4_1 => gemv_f32_blocks::<Q4_1>(w, x, rows, t, dst, s),
+                    DType::Q4K => gemv_f32_blocks::<Q4K>(w, x, rows, t, dst, s),
+                    _ => gemv_f32_blocks::<Q6K>(w, x, rows, t, dst, s),
+                }
+            }
+            Plan::F32(x) => {
+                let x = &x[t * w.cols..(t + 1) * w.cols];
+                for r in rows {
+                    let row = w.row(r);
+                    let v = match w.dtype {
+                        DType::F16 => dot::dot_f16_row(path, row, x),
+                        DType::BF16 => dot::dot_bf16_row(path, row, x),
+                        _ => dot::dot_f32_row(path, row, x),
+                    };
+                    dst.write(t, r, v);
+                }
+            }
+        }
+    }
+}
+
+// Const-generic tags for the block types (a `DType` cannot be a const parameter on stable).
+const Q8_0: u8 = 0;
+const Q4_0: u8 = 1;
+const Q4_1: u8 = 2;
+const Q4K: u8 = 3;
+const Q6K: u8 = 4;
+
+#[inline(always)]
+const fn dtype_of(tag: u8) -> DType {
+    match tag {
+        Q8_0 => DType::Q8_0,
+        Q4_0 => DType::Q4_0,
+        Q4_1 => DType::Q4_1,
+        Q4K => DType::Q4K,
+        _ => DType::Q6K,
+    }
+}
+
+/// 32 quants (u8, or i8 when `signed`) → 4 × 8 f32 in element order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn widen32(v: __m256i, signed: bool) -> [__m256; 4] {
+    let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
+    parts.map(|p| _mm256_cvtepi32_ps(if signed { _mm256_cvtepi8_epi32(p) } else { _mm256_cvtepu8_epi32(p) }))
+}
+
+/// Block `b` of a row as 4 × 8 f32 quants `q` with `(d, c)` per scale block (element = d·q + c).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `row` points at a whole row of `dtype_of(T)` with more than `b` blocks of 32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_f32<const T: u8>(row: *const u8, b: usize, d: &mut [f32; 2], c: &mut [f32; 2]) -> [__m256; 4] {
+    // SAFETY: reads stay inside block b per the caller.
+    unsafe {
+        match T {
+            Q4_0 | Q4_1 => {
+                // Widen the 16 nibble bytes straight from memory: bytes 0..8 → elements 0..8 (low
+                // nibbles) and 16..24 (high), bytes 8..16 → 8..16 and 24..32.
+                let (blk, qs) = if T == Q4_0 { (row.add(18 * b), 2) } else { (row.add(20 * b), 4) };
+                d[0] = load_f16(blk);
+                c[0] = if T == Q4_0 { -8.0 * d[0] } else { load_f16(blk.add(2)) };
+                let v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(qs) as *const __m128i));
+                let v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(qs + 8) as *const __m128i));
+                let m = _mm256_set1_epi32(0x0F);
+                [
+                    _mm256_cvtepi32_ps(_mm256_and_si256(v0, m)),
+                    _mm256_cvtepi32_ps(_mm256_and_si256(v1, m)),
+                    _mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)),
+                    _mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)),
+                ]
+            }
+            _ => widen32(tile32::load_block(dtype_of(T), row, b, true, d, c), T == Q8_0),
+        }
+    }
+}
+
+/// One token, f32 activations, block-quantized weights: per row `Σ_b d_b·Σ q·x + c_b·Σ x` with the
+/// per-16 sums of x computed once per task (element value = d·q + c, see `tile32::load_block`).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` is the token's k values; rows in bounds; the task owns out[t, rows].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemv_f32_blocks<const T: u8>(w: &WeightMatrix, x: &[f32], rows: Range<usize>, t: usize, dst: OutPtr, s: &mut Scratch) {
+    let nb = w.cols / QK;
+    let halves = T == Q6K;
+    // [k/16] sums of 16 consecutive x.
+    s.f.clear();
+    s.f.extend(x.chunks_exact(16).map(|c| c.iter().sum::<f32>()));
+    let xs = s.f.as_ptr();
+    for r in rows {
+        let row = w.row(r).as_ptr();
+        // SAFETY: block b of the row exists (k = w.cols, whole blocks); x has 32 values at 32b and xs
+        // two sums at 2b.
+        let block = |b: usize, acc: &mut __m256, corr: &mut f32| unsafe {
+            let (mut d, mut c) = ([0f32; 2], [0f32; 2]);
+            let q = block_f32::<T>(row, b, &mut d, &mut c);
+            let px = x.as_ptr().add(QK * b);
+            let lo = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(px.add(8)), _mm256_mul_ps(q[0], _mm256_loadu_ps(px)));
+            let hi = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(px.add(24)), _mm256_mul_ps(q[2], _mm256_loadu_ps(px.add(16))));
+            let (xs0, xs1) = (*xs.add(2 * b), *xs.add(2 * b + 1));
+            if halves {
+                *acc = _mm256_fmadd_ps(lo, _mm256_set1_ps(d[0]), *acc);
+                *acc = _mm256_fmadd_ps(hi, _mm256_set1_ps(d[1]), *acc);
+                *corr += c[0] * xs0 + c[1] * xs1;
+            } else {
+                *acc = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), _mm256_set1_ps(d[0]), *acc);
+                *corr += c[0] * (xs0 + xs1);
+            }
+        };
+        // Two accumulators each (even / odd blocks) so no sum is one latency-bound chain.
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (mut corr0, mut corr1) = (0f32, 0f32);
+        let mut b = 0;
+        while b + 2 <= nb {
+            block(b, &mut acc0, &mut corr0);
+            block(b + 1, &mut acc1, &mut corr1);
+            b += 2;
+        }
+        if b < nb {
+            block(b, &mut acc0, &mut corr0);
+        }
+        // SAFETY: the task owns out[t, r].
+        unsafe { dst.write(t, r, hsum_ps(_mm256_add_ps(acc0, acc1)) + corr0 + corr1) };
+    }
+}
+
 /// Dequantizes (or widens) rows `r0..r0+4` into `s.f` [4][k], zero-padded.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `r0 < w.rows`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn repack_f32(w: &WeightMatrix, r0: usize, s: &mut Scratch) {
     let k = w.cols;
@@ -141,7 +292,34 @@ unsafe fn repack_f32(w: &WeightMatrix, r0: usize, s: &mut Scratch) {
                     f[j] = f16_to_f32(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]));
                 }
             }
-            _ => crate::cpu::quant::dequantize_row(w.dtype, row, f),
+            DType::BF16 => {
+                let mut i = 0;
+                while i + 8 <= k {
+                    // SAFETY: elements i..i+8 exist in the row (2 bytes each) and in f.
+                    unsafe {
+                        let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(row.as_ptr().add(2 * i) as *const __m128i));
+                        _mm256_storeu_ps(f.as_mut_ptr().add(i), _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
+                    }
+                    i += 8;
+                }
+                crate::cpu::quant::dequantize_row(DType::BF16, &row[2 * i..], &mut f[i..]);
+            }
+            DType::F32 => crate::cpu::quant::dequantize_row(DType::F32, row, f),
+            _ => {
+                let signed = w.dtype == DType::Q8_0;
+                for b in 0..k / QK {
+                    let (mut d, mut c) = ([0f32; 2], [0f32; 2]);
+                    // SAFETY: block b of the row exists; f has 32 values at 32b.
+                    unsafe {
+                        let q = widen32(tile32::load_block(w.dtype, row.as_ptr(), b, true, &mut d, &mut c), signed);
+                        for (i, qi) in q.iter().enumerate() {
+                            let h = if w.dtype == DType::Q6K { i / 2 } else { 0 };
+                            let v = _mm256_fmadd_ps(*qi, _mm256_set1_ps(d[h]), _mm256_set1_ps(c[h]));
+                            _mm256_storeu_ps(f.as_mut_ptr().add(QK * b + 8 * i), v);
+                        }
+                    }
+                }
+            }
         }
     }
 }
