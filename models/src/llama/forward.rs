@@ -92,6 +92,19 @@ impl ForwardScratch {
     }
 }
 
+/// Token rows per parallel task of the element-wise ops: small batches (decode) stay on the calling
+/// thread instead of paying a cross-thread hand-off per op (≈10 ops per layer).
+const ROWS_PER_TASK: usize = 16;
+
+/// `x += y`, row by row.
+fn add_rows(x: &mut [f32], y: &[f32], width: usize) {
+    x.par_chunks_mut(width).zip(y.par_chunks(width)).with_min_len(ROWS_PER_TASK).for_each(|(x, y)| {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a += b;
+        }
+    });
+}
+
 fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
@@ -230,15 +243,15 @@ impl LlamaModel {
                 s.sin[t * half + i] = angle.sin() as f32;
             }
         }
-        s.x.par_chunks_mut(h).zip(tokens.par_iter()).for_each(|(row, &id)| w.token_embd.row_to_f32(id as usize, row));
+        s.x.par_chunks_mut(h).zip(tokens.par_iter()).with_min_len(ROWS_PER_TASK).for_each(|(row, &id)| w.token_embd.row_to_f32(id as usize, row));
 
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention block.
-            s.xn.par_chunks_mut(h).zip(s.x.par_chunks(h)).for_each(|(o, x)| rms_norm(x, &layer.attn_norm, eps, o));
+            s.xn.par_chunks_mut(h).zip(s.x.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|(o, x)| rms_norm(x, &layer.attn_norm, eps, o));
             s.act.set(&s.xn, n, h, self.precision.qkv);
             project(&layer.qkv, &mut s.act, &mut s.qkv, &mut s.part);
             let (cos, sin) = (&s.cos, &s.sin);
-            s.qkv.par_chunks_mut(qkv_w).enumerate().for_each(|(t, row)| {
+            s.qkv.par_chunks_mut(qkv_w).enumerate().with_min_len(ROWS_PER_TASK).for_each(|(t, row)| {
                 let (c_t, s_t) = (&cos[t * half..(t + 1) * half], &sin[t * half..(t + 1) * half]);
                 apply_rope(&mut row[..qd + kvd], d, c_t, s_t);
             });
@@ -247,19 +260,19 @@ impl LlamaModel {
             paged_attention(&geometry, meta, fused, kv.k[l], kv.v[l], &mut s.attn);
             s.act.set(&s.attn, n, qd, self.precision.other);
             matmul_prepared(&layer.attn_output.matrix(), &mut s.act, &mut s.proj);
-            s.x.par_iter_mut().zip(s.proj.par_iter()).for_each(|(x, p)| *x += p);
+            add_rows(&mut s.x, &s.proj, h);
 
             // MLP block.
-            s.xn.par_chunks_mut(h).zip(s.x.par_chunks(h)).for_each(|(o, x)| rms_norm(x, &layer.ffn_norm, eps, o));
+            s.xn.par_chunks_mut(h).zip(s.x.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|(o, x)| rms_norm(x, &layer.ffn_norm, eps, o));
             s.act.set(&s.xn, n, h, self.precision.other);
             project(&layer.gate_up, &mut s.act, &mut s.gate_up, &mut s.part);
-            s.mlp.par_chunks_mut(ff).zip(s.gate_up.par_chunks(2 * ff)).for_each(|(o, gu)| {
+            s.mlp.par_chunks_mut(ff).zip(s.gate_up.par_chunks(2 * ff)).with_min_len(ROWS_PER_TASK).for_each(|(o, gu)| {
                 o.copy_from_slice(&gu[..ff]);
                 silu_mul_inplace(o, &gu[ff..]);
             });
             s.act.set(&s.mlp, n, ff, self.precision.other);
             matmul_prepared(&layer.down.matrix(), &mut s.act, &mut s.proj);
-            s.x.par_iter_mut().zip(s.proj.par_iter()).for_each(|(x, p)| *x += p);
+            add_rows(&mut s.x, &s.proj, h);
         }
 
         // Final norm and LM head on the requested rows only.
