@@ -105,6 +105,12 @@ fn add_rows(x: &mut [f32], y: &[f32], width: usize) {
     });
 }
 
+/// `out = RMSNorm(x) · weight`, row by row.
+fn norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let h = weight.len();
+    out.par_chunks_mut(h).zip(x.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|(o, x)| rms_norm(x, weight, eps, o));
+}
+
 fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
@@ -247,7 +253,7 @@ impl LlamaModel {
 
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention block.
-            s.xn.par_chunks_mut(h).zip(s.x.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|(o, x)| rms_norm(x, &layer.attn_norm, eps, o));
+            norm_rows(&s.x, &layer.attn_norm, eps, &mut s.xn);
             s.act.set(&s.xn, n, h, self.precision.qkv);
             project(&layer.qkv, &mut s.act, &mut s.qkv, &mut s.part);
             let (cos, sin) = (&s.cos, &s.sin);
@@ -263,7 +269,7 @@ impl LlamaModel {
             add_rows(&mut s.x, &s.proj, h);
 
             // MLP block.
-            s.xn.par_chunks_mut(h).zip(s.x.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|(o, x)| rms_norm(x, &layer.ffn_norm, eps, o));
+            norm_rows(&s.x, &layer.ffn_norm, eps, &mut s.xn);
             s.act.set(&s.xn, n, h, self.precision.other);
             project(&layer.gate_up, &mut s.act, &mut s.gate_up, &mut s.part);
             s.mlp.par_chunks_mut(ff).zip(s.gate_up.par_chunks(2 * ff)).with_min_len(ROWS_PER_TASK).for_each(|(o, gu)| {
@@ -281,7 +287,7 @@ impl LlamaModel {
         for (r, &t) in meta.logits_indices.iter().enumerate() {
             rms_norm(&s.x[t as usize * h..(t as usize + 1) * h], &w.output_norm, eps, &mut s.xn[r * h..(r + 1) * h]);
         }
-        logits.clear();
+        // Every element is overwritten by the LM head: no need to zero it first.
         logits.resize(rows * c.vocab_size, 0.0);
         if rows > 0 {
             s.act.set(&s.xn[..rows * h], rows, h, self.precision.other);
