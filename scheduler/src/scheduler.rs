@@ -179,10 +179,11 @@ impl Scheduler {
         if prompt_tokens + max_tokens.min(1) > max_model_len {
             return Err(AddRequestError::PromptTooLong { prompt_tokens, max_model_len });
         }
-        // The request stops at max_model_len; its last sampled token never needs a KV slot.
+        // The request stops at max_model_len; its last sampled token never needs a KV slot, but
+        // every prompt token does (a max_tokens = 0 scoring request computes the whole prompt).
         let tokens = (prompt_tokens + max_tokens).min(max_model_len);
         let capacity = self.config.cache_capacity_tokens();
-        if tokens.saturating_sub(1) > capacity {
+        if prompt_tokens.max(tokens - 1) > capacity {
             return Err(AddRequestError::ExceedsCache {
                 tokens,
                 capacity,

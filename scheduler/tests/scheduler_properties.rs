@@ -90,7 +90,7 @@ fn live_ids(s: &Scheduler) -> Vec<RequestId> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn block_accounting_holds_and_everything_returns_to_the_pool(cfg in config(), ops in proptest::collection::vec(op(), 1..80), abort_all in any::<bool>()) {
@@ -106,7 +106,7 @@ proptest! {
                         .with_priority(priority)
                         .with_tenant(format!("t{tenant}"));
                     let tokens = (prompt_len + max_tokens as usize).min(cfg.max_model_len);
-                    let fits = tokens - 1 <= cfg.num_blocks * cfg.block_size;
+                    let fits = prompt_len.max(tokens - 1) <= cfg.num_blocks * cfg.block_size;
                     let fits_context = prompt_len + (max_tokens.min(1) as usize) <= cfg.max_model_len;
                     prop_assert_eq!(s.add_request(req).is_ok(), fits && fits_context);
                 }
