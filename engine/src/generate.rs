@@ -15,16 +15,8 @@ use crate::cpu_backend::CpuBackend;
 use crate::sampler::Sampler;
 use crate::EngineError;
 
-/// Why generation ended (maps to OpenAI `finish_reason`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FinishReason {
-    /// EOS or a stop token.
-    Stop,
-    /// `max_tokens` or the context length reached.
-    Length,
-    /// The caller's callback asked to stop.
-    Abort,
-}
+/// Why generation ended: the scheduler's reason type (`Stop`, `Length`, `Abort` here).
+pub use llmserve_scheduler::FinishReason;
 
 /// What a generation produced and how fast.
 #[derive(Clone, Debug)]
@@ -107,7 +99,7 @@ pub fn generate(
     let limit = backend.model.config.max_position_embeddings;
     let max_tokens = opts.params.max_tokens as usize;
     if prompt.len() + max_tokens > limit {
-        return Err(EngineError::ContextLength { requested: prompt.len() + max_tokens, limit });
+        return Err(EngineError::ContextLength { prompt_tokens: prompt.len(), max_tokens, limit });
     }
     let table = single_sequence_blocks(backend, prompt.len() + max_tokens)?;
     let mut sampler = Sampler::new(opts.params.clone(), prompt);

@@ -3,10 +3,17 @@
 //! Order as in vLLM's sampler: repetition penalty (prompt + output tokens; positive logits divided,
 //! negative multiplied, as HF/CTRL), frequency and presence penalties (output tokens, OpenAI
 //! semantics), logit bias, then greedy argmax — or temperature, min-p, top-k, top-p and a draw from the
-//! renormalised distribution with a ChaCha8 RNG seeded per request (same seed, same logits → same
-//! token). O(V) per step plus O(k log k) for the truncations.
+//! renormalised distribution. O(V) per step plus O(k log k) for the truncations.
+//!
+//! Reproducibility: the random draw for output token `k` comes from a ChaCha8 stream derived from
+//! `(seed, k)` only (stream `k` of the seed's key), not from a generator that advanced through the
+//! earlier tokens. A request preempted by recompute is rebuilt with [`Sampler::with_history`] from its
+//! prompt and the outputs it already has, and continues with exactly the draws it would have made
+//! without the preemption (vLLM keeps per-request generators for the same reason; deriving them from
+//! the position makes the state stateless to rebuild).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use llmserve_scheduler::SamplingParams;
 use rand::{Rng, SeedableRng};
@@ -14,34 +21,51 @@ use rand_chacha::ChaCha8Rng;
 
 /// Sampling state of one request.
 pub struct Sampler {
-    params: SamplingParams,
-    rng: ChaCha8Rng,
+    /// Shared with the scheduler's request (no copy of stop lists or logit bias per sampler).
+    params: Arc<SamplingParams>,
+    /// The request's seed, or one drawn from entropy when the request has none: every draw is
+    /// derived from it and the output index.
+    seed: u64,
+    /// Output tokens recorded so far; the index of the next token, which picks its RNG stream.
+    num_outputs: u64,
     /// Occurrences of each token in the output so far (frequency / presence penalties).
     output_counts: HashMap<u32, u32>,
     /// Tokens of the prompt and output (repetition penalty), as a dense mask once penalties are on.
     seen: Vec<bool>,
-    /// Scratch: candidate (token, logit) pairs.
+    /// Scratch: candidate (token, weight) pairs, reused across steps.
     candidates: Vec<(u32, f32)>,
 }
 
 impl Sampler {
-    /// `prompt` feeds the repetition penalty.
-    pub fn new(params: SamplingParams, prompt: &[u32]) -> Sampler {
-        let rng = match params.seed {
-            Some(s) => ChaCha8Rng::seed_from_u64(s),
-            None => ChaCha8Rng::from_entropy(),
-        };
-        let mut s = Sampler { params, rng, output_counts: HashMap::new(), seen: Vec::new(), candidates: Vec::new() };
+    /// A sampler for a fresh request; `prompt` feeds the repetition penalty.
+    pub fn new(params: impl Into<Arc<SamplingParams>>, prompt: &[u32]) -> Sampler {
+        Sampler::with_history(params, prompt, &[])
+    }
+
+    /// A sampler for a request that already generated `output` (resumed after preemption): penalty
+    /// state and the RNG position are as if it had sampled `output` itself.
+    pub fn with_history(params: impl Into<Arc<SamplingParams>>, prompt: &[u32], output: &[u32]) -> Sampler {
+        let params = params.into();
+        let seed = params.seed.unwrap_or_else(rand::random);
+        let mut s = Sampler { params, seed, num_outputs: 0, output_counts: HashMap::new(), seen: Vec::new(), candidates: Vec::new() };
         if s.params.repetition_penalty != 1.0 {
             for &t in prompt {
                 s.mark_seen(t);
             }
+        }
+        for &t in output {
+            s.record(t);
         }
         s
     }
 
     pub fn params(&self) -> &SamplingParams {
         &self.params
+    }
+
+    /// Output tokens recorded so far.
+    pub fn num_outputs(&self) -> u64 {
+        self.num_outputs
     }
 
     fn mark_seen(&mut self, t: u32) {
@@ -52,9 +76,12 @@ impl Sampler {
         self.seen[i] = true;
     }
 
-    /// Records a generated token (updates penalty state).
+    /// Records a generated token (updates penalty state and moves to the next RNG stream).
     pub fn record(&mut self, token: u32) {
-        *self.output_counts.entry(token).or_insert(0) += 1;
+        self.num_outputs += 1;
+        if self.params.frequency_penalty != 0.0 || self.params.presence_penalty != 0.0 {
+            *self.output_counts.entry(token).or_insert(0) += 1;
+        }
         if self.params.repetition_penalty != 1.0 {
             self.mark_seen(token);
         }
@@ -85,13 +112,20 @@ impl Sampler {
         }
     }
 
-    /// Processes `logits` in place and picks the next token.
+    /// The generator of output token `k`: stream `k` of the seed's ChaCha8 key.
+    fn rng_for_output(&self, k: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(k);
+        rng
+    }
+
+    /// Processes `logits` in place and picks the next token (call [`Sampler::record`] with it).
     pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
         self.process_logits(logits);
         if self.params.is_greedy() {
             return argmax(logits);
         }
-        let p = &self.params;
+        let p = Arc::clone(&self.params);
         let inv_t = 1.0 / p.temperature;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         self.candidates.clear();
@@ -123,7 +157,7 @@ impl Sampler {
         if !(total > 0.0 && total.is_finite()) {
             return argmax(logits);
         }
-        let mut r = self.rng.gen::<f32>() * total;
+        let mut r = self.rng_for_output(self.num_outputs).gen::<f32>() * total;
         for &(t, w) in &self.candidates {
             if r < w {
                 return t;
@@ -169,17 +203,55 @@ mod tests {
         let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
         let run = |seed| {
             let mut s = Sampler::new(params(|p| p.seed = Some(seed)), &[]);
-            (0..20).map(|_| s.sample(&mut logits.clone())).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| {
+                    let t = s.sample(&mut logits.clone());
+                    s.record(t);
+                    t
+                })
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+        // Successive draws differ (the stream advances with the output index).
+        let tokens = run(7);
+        assert!(tokens.iter().any(|&t| t != tokens[0]), "{tokens:?}");
+    }
+
+    #[test]
+    fn resumed_sampler_continues_the_same_draws() {
+        // A request preempted after 7 tokens and rebuilt from its history draws what it would have
+        // drawn without the preemption, penalties included.
+        let logits: Vec<f32> = (0..64).map(|i| (i as f32 * 0.61).cos() * 2.0).collect();
+        let p = params(|p| {
+            p.seed = Some(42);
+            p.repetition_penalty = 1.3;
+            p.frequency_penalty = 0.4;
+        });
+        let prompt = [3u32, 5, 8];
+        let mut whole = Sampler::new(p.clone(), &prompt);
+        let mut tokens = Vec::new();
+        for _ in 0..16 {
+            let t = whole.sample(&mut logits.clone());
+            whole.record(t);
+            tokens.push(t);
+        }
+        let mut resumed = Sampler::with_history(p, &prompt, &tokens[..7]);
+        assert_eq!(resumed.num_outputs(), 7);
+        for &want in &tokens[7..] {
+            let t = resumed.sample(&mut logits.clone());
+            resumed.record(t);
+            assert_eq!(t, want);
+        }
     }
 
     #[test]
     fn top_k_one_is_greedy() {
         let mut s = Sampler::new(params(|p| p.top_k = 1), &[]);
         for _ in 0..20 {
-            assert_eq!(s.sample(&mut [0.1, 0.3, 0.2]), 1);
+            let t = s.sample(&mut [0.1, 0.3, 0.2]);
+            s.record(t);
+            assert_eq!(t, 1);
         }
     }
 
@@ -188,12 +260,19 @@ mod tests {
         // Probabilities ≈ [0.88, 0.12, ~0]: top_p 0.5 keeps only token 0.
         let mut s = Sampler::new(params(|p| p.top_p = 0.5), &[]);
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut [2.0, 0.0, -20.0]), 0);
+            let t = s.sample(&mut [2.0, 0.0, -20.0]);
+            s.record(t);
+            assert_eq!(t, 0);
         }
         let mut s = Sampler::new(params(|p| p.min_p = 0.5), &[]);
+        let mut drawn = [false; 3];
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut [2.0, 0.0, 1.5]) % 2, 0);
+            let t = s.sample(&mut [2.0, 0.0, 1.5]);
+            s.record(t);
+            drawn[t as usize] = true;
         }
+        // p(2)/p(0) = e^-0.5 ≈ 0.61 ≥ 0.5 survives; p(1)/p(0) = e^-2 does not.
+        assert_eq!(drawn, [true, false, true]);
     }
 
     #[test]
@@ -201,7 +280,9 @@ mod tests {
         let mut s = Sampler::new(params(|_| {}), &[]);
         let mut counts = [0usize; 2];
         for _ in 0..4000 {
-            counts[s.sample(&mut [0.0, (3.0f32).ln()]) as usize] += 1;
+            let t = s.sample(&mut [0.0, (3.0f32).ln()]);
+            s.record(t);
+            counts[t as usize] += 1;
         }
         let frac = counts[1] as f64 / 4000.0;
         assert!((frac - 0.75).abs() < 0.03, "{frac}");
