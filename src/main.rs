@@ -21,8 +21,17 @@ enum Command {
     Generate(cli::generate::GenerateArgs),
     /// Measure prompt-processing and decode speed of a model.
     BenchModel(cli::bench_model::BenchModelArgs),
+    /// Aggregate decode throughput of the batching engine with 1, 4, 8, 16 concurrent streams.
+    BenchStreams(cli::bench_streams::BenchStreamsArgs),
+    /// CUDA backend speed: decode latency/throughput by batch size, prefill throughput (feature cuda).
+    #[cfg(feature = "cuda")]
+    BenchGpu(cli::bench_gpu::BenchGpuArgs),
     /// Write a model in another format (Hugging Face directory).
     Export(cli::export::ExportArgs),
+    /// Simulate serving a workload with the real scheduler and a step cost model (no model needed).
+    Simulate(cli::simulate::SimulateArgs),
+    /// Time real CPU forward steps on a grid of batch shapes and fit the simulator's cost model.
+    CalibrateCostModel(cli::calibrate::CalibrateArgs),
 }
 
 fn main() {
@@ -31,7 +40,12 @@ fn main() {
         Command::Pull(a) => cli::pull::run(a),
         Command::Generate(a) => cli::generate::run(a),
         Command::BenchModel(a) => cli::bench_model::run(a),
+        Command::BenchStreams(a) => cli::bench_streams::run(a),
+        #[cfg(feature = "cuda")]
+        Command::BenchGpu(a) => cli::bench_gpu::run(a),
         Command::Export(a) => cli::export::run(a),
+        Command::Simulate(a) => cli::simulate::run(a),
+        Command::CalibrateCostModel(a) => cli::calibrate::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,7 +1,12 @@
 //! Subcommands of the `llmserve` binary, one file each, plus the shared model arguments.
 
 pub mod bench_model;
+#[cfg(feature = "cuda")]
+pub mod bench_gpu;
+pub mod bench_streams;
+pub mod calibrate;
 pub mod export;
 pub mod generate;
 pub mod model_args;
 pub mod pull;
+pub mod simulate;

@@ -1,11 +1,12 @@
 //! The model-selection arguments shared by every subcommand that loads a model:
 //! `--model <path|default>`, `--weights file|random`, `--seed`, `--weights-dtype`, `--tokenizer`,
-//! `--threads`, `--activations`.
+//! `--threads`, `--activations`, `--device`.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use llmserve_engine::cuda::{Device, ResolvedDevice};
 use llmserve_engine::{CpuBackend, CpuBackendConfig};
 use llmserve_kernels::DType;
 use llmserve_models::config::LlamaConfig;
@@ -82,6 +83,9 @@ pub struct ModelArgs {
     /// Matmul activation precision on the CPU.
     #[arg(long, env = "LLMSERVE_ACTIVATIONS", value_enum, default_value = "balanced")]
     pub activations: Activations,
+    /// Backend: cuda (error when unavailable), cpu, or auto (CUDA when usable, else the CPU).
+    #[arg(long, env = "LLMSERVE_DEVICE", default_value = "cpu")]
+    pub device: Device,
 }
 
 impl ModelArgs {
@@ -124,8 +128,23 @@ impl ModelArgs {
         }
     }
 
-    /// Loads the model and builds a CPU backend with a KV cache of `kv_cache_tokens`.
+    /// Resolves `--device` on this build and machine (`cuda` without the feature or a GPU is an
+    /// error naming why; `auto` falls back to the CPU with a log line).
+    pub fn resolve_device(&self) -> Result<ResolvedDevice> {
+        Ok(self.device.resolve()?)
+    }
+
+    /// Loads the model and builds a CPU backend with a KV cache of `kv_cache_tokens`. The
+    /// single-sequence commands (`generate`, `bench-model`) run on the CPU backend; `--device cuda`
+    /// is refused with the reason (GPU runs: `llmserve bench-gpu`, and the server in a later issue).
     pub fn cpu_backend(&self, model: &LoadedModel, kv_cache_tokens: usize) -> Result<CpuBackend> {
+        match (self.device, self.resolve_device()?) {
+            (_, ResolvedDevice::Cpu) => {}
+            (Device::Auto, ResolvedDevice::Cuda) => eprintln!("device auto: this command runs on the CPU backend"),
+            (_, ResolvedDevice::Cuda) => {
+                bail!("--device cuda: this command runs on the CPU backend only so far; use `llmserve bench-gpu` for the CUDA backend")
+            }
+        }
         if kv_cache_tokens == 0 {
             bail!("the KV cache needs at least one token");
         }
