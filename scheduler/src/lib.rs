@@ -7,6 +7,7 @@
 //!   [`kv_cache_manager`] (vLLM v1 `core/` design, see DESIGN.md).
 //! - The continuous-batching [`scheduler`] with pluggable [`policy`]s, configured by [`config`].
 //! - [`stop_strings`]: stop-string matching on the detokenized stream (used by the engine).
+//! - [`simulator`]: the real scheduler driven by a virtual clock and a fitted step cost model.
 
 pub mod block_hash;
 pub mod block_pool;
@@ -18,6 +19,7 @@ pub mod policy;
 pub mod request;
 pub mod sampling_params;
 pub mod scheduler;
+pub mod simulator;
 pub mod stop_strings;
 
 pub use block_hash::{hash_block_tokens, hash_request_blocks, BlockHash};
