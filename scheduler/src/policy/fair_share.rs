@@ -66,7 +66,11 @@ impl SchedulingPolicy for FairSharePolicy {
     }
 
     fn select_victim(&self, running: &[Request]) -> usize {
-        argmax_by_key(running.iter(), |r| self.counter_of(r)).unwrap_or(0)
+        // Never the oldest running request while others run: its victim key changes as requests are
+        // served, so without this two requests could keep preempting each other (recompute loses
+        // their progress). The oldest always advances, which guarantees progress.
+        let skip = usize::from(running.len() > 1);
+        skip + argmax_by_key(running[skip..].iter(), |r| self.counter_of(r)).unwrap_or(0)
     }
 
     fn on_added(&mut self, request: &Request) {

@@ -22,6 +22,10 @@ impl SchedulingPolicy for ShortestPromptFirstPolicy {
     }
 
     fn select_victim(&self, running: &[Request]) -> usize {
-        argmax_by_key(running.iter(), |r| (r.num_tokens(), r.arrival_time)).unwrap_or(0)
+        // Never the oldest running request while others run: its victim key changes as requests are
+        // served, so without this two requests could keep preempting each other (recompute loses
+        // their progress). The oldest always advances, which guarantees progress.
+        let skip = usize::from(running.len() > 1);
+        skip + argmax_by_key(running[skip..].iter(), |r| (r.num_tokens(), r.arrival_time)).unwrap_or(0)
     }
 }
