@@ -65,18 +65,18 @@ fn same_seed_gives_the_same_report_and_every_request_gets_its_tokens() {
 }
 
 #[test]
-fn ten_thousand_requests_simulate_quickly() {
-    // The full 10k workload at overload: every request completes. (Release builds take ~1 s; the test
-    // profile is optimised too, so the bound is loose.)
-    let workload = synthetic(10_000, f64::INFINITY, 1).generate().unwrap();
+fn a_large_overloaded_workload_completes() {
+    // 3,000 requests at once (the test profile checks the scheduler's O(blocks) invariants every step;
+    // the 10,000-request timing runs by hand in release: `ten_thousand_requests_every_policy_timing`).
+    let workload = synthetic(3_000, f64::INFINITY, 1).generate().unwrap();
     let start = Instant::now();
     let out = run(&workload, PolicyKind::Fcfs);
     let elapsed = start.elapsed().as_secs_f64();
-    assert_eq!(out.report.completed, 10_000);
+    assert_eq!(out.report.completed, 3_000);
     assert!(out.requests.iter().zip(&workload).all(|(r, w)| r.output_tokens == w.output_tokens));
     assert!(out.report.num_preemptions > 0, "the default cache (16k tokens) is oversubscribed at 64 seqs");
-    eprintln!("10k requests: {elapsed:.2} s, {} steps, simulated {:.0} s", out.report.num_steps, out.report.duration_s);
-    assert!(elapsed < 120.0, "{elapsed} s");
+    eprintln!("3k requests: {elapsed:.2} s, {} steps, simulated {:.0} s", out.report.num_steps, out.report.duration_s);
+    assert!(elapsed < 60.0, "{elapsed} s");
 }
 
 #[test]

@@ -5,9 +5,14 @@
 //! of context), pure prefill chunks (16–512 tokens on top of 0, 256 or 1024 cached tokens, with and
 //! without logits), and mixed steps (a prefill chunk plus decodes, several chunks at once). Each shape
 //! runs `--warmup` unmeasured times and then `--runs` measured times; the median is the sample.
-//! Every sequence gets its own blocks, so attention reads as much KV memory as in a real batch (the
-//! cached KV is zeros: the arithmetic and memory traffic are the same as for real values).
+//! Every sequence gets its own blocks, so attention reads as much KV memory as in a real batch. Before
+//! timing, every KV slot the grid reads is written once by prefill forwards ("priming"): memory that
+//! was never written is the kernel's shared zero page, which stays in L1 and made attention look ~4×
+//! cheaper than on a real cache in a first version of this tool.
 //! `--refit-from FILE` refits the samples stored in an existing model file without running anything.
+//! `--from-traces FILE` fits the engine's own per-step traces (`llmserve bench-streams --trace-out`),
+//! which include whatever the engine spends per step beyond the forward (input preparation, sampling,
+//! contention with its other threads).
 
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -39,14 +44,18 @@ pub struct CalibrateArgs {
     #[arg(long, env = "LLMSERVE_CALIBRATE_QUICK")]
     pub quick: bool,
     /// The machine, for the file's metadata (default: core count, CPU model and ISA).
-    #[arg(long, env = "LLMSERVE_CALIBRATE_DEVICE")]
-    pub device: Option<String>,
+    #[arg(long, env = "LLMSERVE_CALIBRATE_MACHINE")]
+    pub machine: Option<String>,
     /// Free-text notes stored in the file.
     #[arg(long, env = "LLMSERVE_CALIBRATE_NOTES")]
     pub notes: Option<String>,
     /// Refit the samples of an existing cost-model file instead of measuring (no model needed).
-    #[arg(long = "refit-from", env = "LLMSERVE_CALIBRATE_REFIT_FROM")]
+    #[arg(long = "refit-from", env = "LLMSERVE_CALIBRATE_REFIT_FROM", conflicts_with = "from_traces")]
     pub refit_from: Option<PathBuf>,
+    /// Fit engine step traces (JSON lines from `llmserve bench-streams --trace-out`) instead of
+    /// measuring; the time fitted is each step's whole wall time (`step_seconds`).
+    #[arg(long = "from-traces", env = "LLMSERVE_CALIBRATE_FROM_TRACES")]
+    pub from_traces: Option<PathBuf>,
 }
 
 /// One sequence of a calibration step.
@@ -104,6 +113,27 @@ fn shape_of(seqs: &[Seq]) -> StepShape {
 fn describe(seqs: &[Seq]) -> String {
     let s = shape_of(seqs);
     format!("{:>3} seqs {:>4} tokens {:>6} ctx {:>8} prefill-pairs", s.num_seqs, s.num_tokens, s.context_tokens, s.prefill_attention)
+}
+
+/// Writes every KV slot of the first `tokens` slots with prefill forwards of up to 512 tokens (see the
+/// module docs: an unwritten cache reads from the zero page).
+fn prime_kv(backend: &mut CpuBackend, tokens: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Result<()> {
+    let block_size = backend.geometry().block_size;
+    let vocab = backend.vocab_size() as u32;
+    let num_blocks = tokens.div_ceil(block_size) as u32;
+    let per_chunk = (512 / block_size).max(1) as u32;
+    let mut logits = Vec::new();
+    let mut first = 0;
+    while first < num_blocks {
+        let table: Vec<u32> = (first..(first + per_chunk).min(num_blocks)).collect();
+        let n = table.len() * block_size;
+        let chunk = SequenceChunk { num_cached: 0, num_new: n, block_table: &table, wants_logits: true };
+        let meta = AttentionMetadata::for_sequences(&[chunk], block_size).map_err(anyhow::Error::msg)?;
+        let ids: Vec<u32> = (0..n).map(|_| rng.gen_range(0..vocab)).collect();
+        backend.execute(&ids, &meta, &mut logits)?;
+        first += per_chunk;
+    }
+    Ok(())
 }
 
 /// Times one shape: `warmup` + `runs` executions, returns the median of the measured ones.
@@ -203,10 +233,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         if let Some(notes) = &args.notes {
             meta.notes = notes.clone();
         }
-        if let Some(device) = &args.device {
-            meta.device = device.clone();
+        if let Some(machine) = &args.machine {
+            meta.device = machine.clone();
         }
         return write_model(&args, StepCostModel::fit(meta, old.samples)?);
+    }
+    if let Some(path) = &args.from_traces {
+        return fit_traces(&args, path);
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
@@ -226,8 +259,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let dtypes: Vec<String> = backend.model.weights.linear_dtypes().iter().map(|d| d.to_string()).collect();
     eprintln!("calibrating {} on {} threads: {} shapes × ({} warm-up + {} runs)", model.id, backend.threads(), shapes.len(), args.warmup, args.runs);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
-    let mut samples = Vec::with_capacity(shapes.len());
     let start = Instant::now();
+    eprintln!("priming {kv_tokens} KV slots with prefill forwards");
+    prime_kv(&mut backend, kv_tokens, &mut rng)?;
+    eprintln!("primed in {:.0} s", start.elapsed().as_secs_f64());
+    let mut samples = Vec::with_capacity(shapes.len());
     for (i, seqs) in shapes.iter().enumerate() {
         let seconds = time_shape(&mut backend, seqs, args.warmup, args.runs, &mut rng).with_context(|| format!("shape {}", describe(seqs)))?;
         eprintln!("[{:>2}/{}] {}  {:>9.2} ms", i + 1, shapes.len(), describe(seqs), seconds * 1e3);
@@ -236,12 +272,12 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let meta = CostModelMeta {
         backend: "cpu".into(),
         model: format!("{} (linear weights {}, activations {})", model.id, dtypes.join("/"), format!("{:?}", args.model.activations).to_lowercase()),
-        device: args.device.clone().unwrap_or_else(detect_device),
+        device: args.machine.clone().unwrap_or_else(detect_device),
         threads: Some(backend.threads()),
         block_size: Some(block_size),
         fitted_by: command_line(),
         method: format!(
-            "median of {} timed CpuBackend::execute calls per shape after {} warm-up, {} shapes, {:.0} s; relative-error least squares with non-negative clamping (scheduler/src/simulator/fit.rs)",
+            "KV primed; median of {} timed CpuBackend::execute calls per shape after {} warm-up, {} shapes, {:.0} s; relative-error least squares with non-negative clamping (scheduler/src/simulator/fit.rs)",
             args.runs,
             args.warmup,
             shapes.len(),
@@ -251,6 +287,78 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         notes: args.notes.clone().unwrap_or_default(),
     };
     write_model(&args, StepCostModel::fit(meta, samples)?)
+}
+
+/// A trace line's unsigned integer field.
+fn trace_field(v: &serde_json::Value, field: &str, line: usize) -> Result<usize> {
+    v.get(field)
+        .and_then(serde_json::Value::as_u64)
+        .map(|n| n as usize)
+        .with_context(|| format!("trace line {line}: field {field:?} missing or not a non-negative integer"))
+}
+
+/// One engine step trace as a cost sample. Traces without `prefill_attention` get it estimated by
+/// assuming the prefill tokens are fresh prompts (nothing cached) split evenly over the prefill
+/// sequences — exact for `bench-streams` prompts that fit in one step, an estimate otherwise.
+fn trace_sample(v: &serde_json::Value, line: usize) -> Result<Option<CostSample>> {
+    let num_tokens = trace_field(v, "num_scheduled_tokens", line)?;
+    if num_tokens == 0 {
+        return Ok(None);
+    }
+    let num_seqs = trace_field(v, "num_seqs", line)?;
+    let prefill_tokens = trace_field(v, "num_prefill_tokens", line)?;
+    let decode_seqs = trace_field(v, "num_decode_seqs", line)?;
+    let prefill_attention = match v.get("prefill_attention").and_then(serde_json::Value::as_u64) {
+        Some(p) => p,
+        None => {
+            let k = num_seqs.saturating_sub(decode_seqs).max(1) as u64;
+            let n = prefill_tokens as u64 / k;
+            if n > 1 {
+                k * n * (n + 1) / 2
+            } else {
+                0
+            }
+        }
+    };
+    let seconds = v
+        .get("step_seconds")
+        .and_then(serde_json::Value::as_f64)
+        .with_context(|| format!("trace line {line}: field \"step_seconds\" missing or not a number"))?;
+    let shape = StepShape {
+        num_tokens,
+        num_seqs,
+        num_logits: trace_field(v, "num_sampled", line)?,
+        context_tokens: trace_field(v, "total_context_tokens", line)?,
+        prefill_attention,
+    };
+    Ok(Some(CostSample { shape, seconds }))
+}
+
+fn fit_traces(args: &CalibrateArgs, path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut samples = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}, line {}", path.display(), i + 1))?;
+        if let Some(sample) = trace_sample(&v, i + 1)? {
+            samples.push(sample);
+        }
+    }
+    let meta = CostModelMeta {
+        backend: "cpu".into(),
+        model: args.model.model.clone(),
+        device: args.machine.clone().unwrap_or_else(detect_device),
+        threads: (args.model.threads > 0).then_some(args.model.threads),
+        block_size: Some(16),
+        fitted_by: command_line(),
+        method: format!(
+            "engine step traces ({} steps, whole step wall time) from {}; relative-error least squares with non-negative clamping (scheduler/src/simulator/fit.rs)",
+            samples.len(),
+            path.display()
+        ),
+        date: today(),
+        notes: args.notes.clone().unwrap_or_default(),
+    };
+    write_model(args, StepCostModel::fit(meta, samples)?)
 }
 
 fn write_model(args: &CalibrateArgs, model: StepCostModel) -> Result<()> {
@@ -289,5 +397,20 @@ mod tests {
         let d = today();
         assert_eq!(d.len(), 10);
         assert!(d.starts_with("20"));
+    }
+
+    #[test]
+    fn engine_traces_become_samples() {
+        let decode = serde_json::json!({"step": 3, "num_scheduled_tokens": 4, "num_seqs": 4, "num_prefill_tokens": 0,
+            "num_decode_seqs": 4, "total_context_tokens": 1000, "num_sampled": 4, "execute_seconds": 0.05, "step_seconds": 0.051});
+        let s = trace_sample(&decode, 1).unwrap().unwrap();
+        assert_eq!(s.shape, StepShape { num_tokens: 4, num_seqs: 4, num_logits: 4, context_tokens: 1000, prefill_attention: 0 });
+        assert_eq!(s.seconds, 0.051);
+        // Two fresh 100-token prompts and three decodes: 2 · (100 · 101 / 2) query·key pairs.
+        let mixed = serde_json::json!({"num_scheduled_tokens": 203, "num_seqs": 5, "num_prefill_tokens": 200,
+            "num_decode_seqs": 3, "total_context_tokens": 900, "num_sampled": 5, "step_seconds": 0.5});
+        assert_eq!(trace_sample(&mixed, 2).unwrap().unwrap().shape.prefill_attention, 10_100);
+        let bad = serde_json::json!({"num_scheduled_tokens": 1});
+        assert!(trace_sample(&bad, 7).unwrap_err().to_string().contains("line 7"));
     }
 }
