@@ -72,23 +72,8 @@ impl ModelRunner for CpuModelRunner {
                 self.logits.len()
             )));
         }
-        let mut sampled = Vec::with_capacity(self.batch.chunks().len());
-        for i in 0..self.batch.chunks().len() {
-            let chunk = self.batch.chunks()[i];
-            let Some(row) = chunk.logits_row else {
-                sampled.push((chunk.request_id, Vec::new()));
-                continue;
-            };
-            let logits = &mut self.logits[row * vocab..(row + 1) * vocab];
-            let Some(state) = self.batch.get_mut(chunk.request_id) else {
-                return Err(EngineError::RunnerState(format!("{} vanished before sampling", chunk.request_id)));
-            };
-            let token = state.sampler.sample(logits);
-            state.sampler.record(token);
-            state.token_ids.push(token);
-            sampled.push((chunk.request_id, vec![token]));
-        }
-        Ok(ModelRunnerOutput { sampled_token_ids: sampled })
+        let logits = &mut self.logits;
+        self.batch.collect_sampled(|row, state| state.sampler.sample(&mut logits[row * vocab..(row + 1) * vocab]))
     }
 
     fn kv_cache_geometry(&self) -> KvCacheGeometry {

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 
 use llmserve_models::llama::AttentionMetadata;
-use llmserve_scheduler::{CachedRequestData, NewRequestData, RequestId, SchedulerOutput};
+use llmserve_scheduler::{CachedRequestData, ModelRunnerOutput, NewRequestData, RequestId, SchedulerOutput};
 
 use crate::sampler::Sampler;
 use crate::EngineError;
@@ -259,6 +259,30 @@ impl InputBatch {
     /// Rows of logits the prepared step produces (requests to sample).
     pub fn num_logits_rows(&self) -> usize {
         self.metadata.logits_indices.len()
+    }
+
+    /// The step's output in batch order: for each chunk that reaches the end of its tokens,
+    /// `pick(logits_row, state)` chooses the token, which is recorded in the request's sampler and
+    /// appended to its tokens; non-final prefill chunks get no token. Both backends end a step here.
+    pub fn collect_sampled(
+        &mut self,
+        mut pick: impl FnMut(usize, &mut CachedRequestState) -> u32,
+    ) -> Result<ModelRunnerOutput, EngineError> {
+        let mut sampled = Vec::with_capacity(self.chunks.len());
+        for chunk in &self.chunks {
+            let Some(row) = chunk.logits_row else {
+                sampled.push((chunk.request_id, Vec::new()));
+                continue;
+            };
+            let Some(state) = self.requests.get_mut(&chunk.request_id) else {
+                return Err(EngineError::RunnerState(format!("{} vanished before sampling", chunk.request_id)));
+            };
+            let token = pick(row, state);
+            state.sampler.record(token);
+            state.token_ids.push(token);
+            sampled.push((chunk.request_id, vec![token]));
+        }
+        Ok(ModelRunnerOutput { sampled_token_ids: sampled })
     }
 }
 

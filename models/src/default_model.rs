@@ -17,17 +17,7 @@ pub const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373
 /// Name reported as the model id.
 pub const MODEL_ID: &str = "SmolLM2-135M-Instruct";
 
-/// The cache directory: `$LLMSERVE_CACHE_DIR`, else `$XDG_CACHE_HOME/llmserve`, else `~/.cache/llmserve`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LLMSERVE_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("llmserve");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("llmserve")
-}
+pub use llmserve_kernels::cache_dir::cache_dir;
 
 /// Where the default model lives once pulled.
 pub fn cached_path() -> PathBuf {

@@ -504,22 +504,7 @@ impl ModelRunner for CudaModelRunner {
         self.step.fill(self.batch.input_token_ids(), self.batch.metadata(), &self.plan)?;
         let rows = self.run_forward()?;
         let tokens: Vec<u32> = if rows > 0 { self.sample_rows(rows)?.to_vec() } else { Vec::new() };
-        let mut sampled = Vec::with_capacity(self.batch.chunks().len());
-        for i in 0..self.batch.chunks().len() {
-            let chunk = self.batch.chunks()[i];
-            let Some(row) = chunk.logits_row else {
-                sampled.push((chunk.request_id, Vec::new()));
-                continue;
-            };
-            let token = tokens[row];
-            let Some(state) = self.batch.get_mut(chunk.request_id) else {
-                return Err(EngineError::RunnerState(format!("{} vanished after sampling", chunk.request_id)));
-            };
-            state.sampler.record(token);
-            state.token_ids.push(token);
-            sampled.push((chunk.request_id, vec![token]));
-        }
-        Ok(ModelRunnerOutput { sampled_token_ids: sampled })
+        self.batch.collect_sampled(|row, _| tokens[row])
     }
 
     fn kv_cache_geometry(&self) -> KvCacheGeometry {

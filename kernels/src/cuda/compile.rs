@@ -64,7 +64,7 @@ impl CompileOptions {
         Ok(CompileOptions {
             arch,
             include_dirs: vec![include],
-            cache_dir: Some(default_cache_dir().join("cuda-kernels")),
+            cache_dir: Some(crate::cache_dir::cache_dir().join("cuda-kernels")),
             cache_salt: String::new(),
             ptxas_verbose: true,
         })
@@ -199,19 +199,6 @@ pub fn find_cuda_include() -> Result<PathBuf, Vec<PathBuf>> {
         Some(d) => Ok(d.clone()),
         None => Err(candidates),
     }
-}
-
-/// The user cache directory, as `models::default_model::cache_dir` (kernels cannot depend on models):
-/// `$LLMSERVE_CACHE_DIR`, else `$XDG_CACHE_HOME/llmserve`, else `~/.cache/llmserve`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LLMSERVE_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("llmserve");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("llmserve")
 }
 
 /// Compiles one kernel file (or takes it from the cache).
