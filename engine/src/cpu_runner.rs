@@ -11,14 +11,21 @@
 //! any attention of that layer reads the cache (see `models/src/llama/forward.rs`), so two requests
 //! admitted in one step may share blocks.
 //!
+//! Logprobs (see [`crate::logprobs`]): for a request asking `logprobs`, its raw logits row is copied
+//! before the sampler changes it in place, and the chosen token's log-softmax and the top-k are taken
+//! from the copy. For a request asking `prompt_logprobs`, the input batch adds a logits row for each
+//! scheduled prompt position (see [`InputBatch::prepare_inputs`]), scored against the next prompt
+//! token. Requests asking neither cost nothing extra.
+//!
 //! Cost per step: the forward, O(scheduled tokens · model) plus attention O(Σ new · context), and
-//! O(vocab) per sampled request.
+//! O(vocab) per sampled request (twice that with `logprobs`) and per scored prompt position.
 
 use llmserve_models::llama::{KvCacheGeometry, LlamaModel};
-use llmserve_scheduler::{ModelRunnerOutput, SchedulerOutput};
+use llmserve_scheduler::{ModelRunnerOutput, RequestId, SchedulerOutput, TokenLogprob};
 
 use crate::cpu_backend::{CpuBackend, CpuBackendConfig};
 use crate::input_batch::InputBatch;
+use crate::logprobs::token_logprob;
 use crate::model_runner::ModelRunner;
 use crate::EngineError;
 
@@ -30,6 +37,9 @@ pub struct CpuModelRunner {
     batch: InputBatch,
     /// `[logits rows, vocab]` output of the last forward, reused across steps.
     logits: Vec<f32>,
+    /// `[vocab]` copy of a raw logits row taken before sampling modifies it (requests asking
+    /// `logprobs` only), reused across steps.
+    raw_row: Vec<f32>,
 }
 
 impl CpuModelRunner {
@@ -42,7 +52,7 @@ impl CpuModelRunner {
     /// before they are read).
     pub fn from_backend(backend: CpuBackend) -> CpuModelRunner {
         let block_size = backend.geometry().block_size;
-        CpuModelRunner { backend, batch: InputBatch::new(block_size), logits: Vec::new() }
+        CpuModelRunner { backend, batch: InputBatch::new(block_size), logits: Vec::new(), raw_row: Vec::new() }
     }
 
     /// Compute threads of the backend's pool.
@@ -53,6 +63,24 @@ impl CpuModelRunner {
     /// The persistent batch (tests, debugging).
     pub fn batch(&self) -> &InputBatch {
         &self.batch
+    }
+
+    /// Logprobs of the prompt tokens scored by the prepared step's rows, per request that asked.
+    fn prompt_logprobs(&self, vocab: usize) -> Vec<(RequestId, usize, Vec<TokenLogprob>)> {
+        let mut out = Vec::new();
+        for chunk in self.batch.chunks() {
+            let Some(rows) = chunk.prompt_rows else { continue };
+            let Some(state) = self.batch.get(chunk.request_id) else { continue };
+            let k = state.sampler.params().prompt_logprobs.unwrap_or(0) as usize;
+            let entries = (0..rows.num_rows)
+                .map(|j| {
+                    let row = rows.first_row + j;
+                    token_logprob(&self.logits[row * vocab..(row + 1) * vocab], state.token_ids[rows.first_token + j], k)
+                })
+                .collect();
+            out.push((chunk.request_id, rows.first_token, entries));
+        }
+        out
     }
 }
 
@@ -72,8 +100,25 @@ impl ModelRunner for CpuModelRunner {
                 self.logits.len()
             )));
         }
-        let logits = &mut self.logits;
-        self.batch.collect_sampled(|row, state| state.sampler.sample(&mut logits[row * vocab..(row + 1) * vocab]))
+        let prompt_logprobs = self.prompt_logprobs(vocab);
+        let (logits, raw_row) = (&mut self.logits, &mut self.raw_row);
+        let mut logprobs = Vec::new();
+        let mut output = self.batch.collect_sampled(|row, id, state| {
+            let row = &mut logits[row * vocab..(row + 1) * vocab];
+            let Some(k) = state.sampler.params().logprobs else { return state.sampler.sample(row) };
+            raw_row.clear();
+            raw_row.extend_from_slice(row);
+            let token = state.sampler.sample(row);
+            logprobs.push((id, vec![token_logprob(raw_row, token, k as usize)]));
+            token
+        })?;
+        output.logprobs = logprobs;
+        output.prompt_logprobs = prompt_logprobs;
+        Ok(output)
+    }
+
+    fn supports_logprobs(&self) -> bool {
+        true
     }
 
     fn kv_cache_geometry(&self) -> KvCacheGeometry {

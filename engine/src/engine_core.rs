@@ -14,6 +14,12 @@
 //!    (the text before a stop string is emitted, the request is ended with
 //!    `Scheduler::finish_requests(.., Stop)`), then events to the request's stream.
 //!
+//! Logprobs: a sample asking `prompt_logprobs` gathers the runner's per-step prompt entries (several
+//! steps with chunked prefill; repeats after a preemption ignored) and gets one `PromptLogprobs`
+//! event once the prompt is complete, before its first `Tokens`. A sample asking `logprobs` gets, in
+//! each `Tokens` event, the runner's entries for the tokens the scheduler accepted. Queue time: the
+//! first step that schedules a sample stamps `submitted → scheduled` for its `Usage`.
+//!
 //! Failure handling: a runner error (or panic) fails the requests scheduled in that step — each gets
 //! an error event and `FinishReason::Error` — and the loop goes on serving the others; the runner
 //! drops their state at the next step through `finished_request_ids`. A stream whose receiver is
@@ -35,13 +41,14 @@ use llmserve_models::detokenizer::IncrementalDetokenizer;
 use llmserve_models::tokenizer::Tokenizer;
 use llmserve_scheduler::{
     FinishReason, ModelRunnerOutput, Request, RequestId, RequestOutput, SamplingParams, Scheduler, SchedulerOutput,
-    StopCheck, StopStringMatcher,
+    StopCheck, StopStringMatcher, TokenLogprob,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::stream::{StreamEvent, Usage};
+use crate::logprobs::PromptLogprobsAccumulator;
 use crate::model_runner::ModelRunner;
+use crate::stream::{StreamEvent, Usage};
 use crate::EngineError;
 
 /// How long the loop waits for a command when requests exist but nothing could be scheduled.
@@ -178,6 +185,23 @@ struct SampleState {
     /// Holds back text that may begin a stop string; finds the first stop string.
     stops: StopStringMatcher,
     events: UnboundedSender<StreamEvent>,
+    /// When the caller submitted the request (start of the queue time).
+    submitted_at: Instant,
+    /// Submission to the first step that scheduled the sample; `None` until then.
+    queue_time: Option<Duration>,
+    /// Whether `Tokens` events carry logprobs (the request asked `logprobs`).
+    wants_token_logprobs: bool,
+    /// The prompt's logprobs as they arrive (the request asked `prompt_logprobs`).
+    prompt_logprobs: Option<PromptLogprobsAccumulator>,
+}
+
+impl SampleState {
+    /// Sends the `PromptLogprobs` event if the prompt's logprobs are complete and not sent yet.
+    fn send_complete_prompt_logprobs(&mut self) {
+        if let Some(logprobs) = self.prompt_logprobs.as_mut().and_then(PromptLogprobsAccumulator::take_complete) {
+            let _ = self.events.send(StreamEvent::PromptLogprobs { index: self.index, logprobs });
+        }
+    }
 }
 
 /// The engine: scheduler + model runner + output processing, driven by [`EngineCore::run`] on the
@@ -334,9 +358,20 @@ impl EngineCore {
                 continue;
             }
             let detokenizer = self.tokenizer.as_ref().map(|_| IncrementalDetokenizer::new(self.skip_special_tokens));
+            let prompt_len = req.prompt_token_ids.len();
             self.samples.insert(
                 id,
-                SampleState { group_id: req.group_id, index, detokenizer, stops, events: req.events.clone() },
+                SampleState {
+                    group_id: req.group_id,
+                    index,
+                    detokenizer,
+                    stops,
+                    events: req.events.clone(),
+                    submitted_at: req.submitted_at,
+                    queue_time: None,
+                    wants_token_logprobs: req.sampling_params.logprobs.is_some(),
+                    prompt_logprobs: req.sampling_params.prompt_logprobs.map(|_| PromptLogprobsAccumulator::new(prompt_len)),
+                },
             );
             ids.push(id);
         }
@@ -345,21 +380,23 @@ impl EngineCore {
         }
     }
 
-    /// Usage of a live request as the scheduler knows it.
+    /// Usage of a live request as the scheduler knows it (without the queue time, kept here).
     fn usage_of(&self, id: RequestId) -> Usage {
         self.scheduler.request(id).map_or_else(Usage::default, |r| Usage {
             prompt_tokens: r.num_prompt_tokens(),
             completion_tokens: r.num_output_tokens(),
             cached_prompt_tokens: r.num_cached_tokens,
+            queue_time: None,
         })
     }
 
     /// Ends `id` in the scheduler (if still there) and tells its stream, with an error event first
     /// when `error` is set.
     fn end_sample(&mut self, id: RequestId, reason: FinishReason, error: Option<&str>) {
-        let usage = self.usage_of(id);
+        let mut usage = self.usage_of(id);
         self.scheduler.finish_requests(&[id], reason);
         let Some(state) = self.remove_sample(id) else { return };
+        usage.queue_time = state.queue_time;
         if let Some(message) = error {
             let _ = state.events.send(StreamEvent::Error { index: state.index, message: message.to_string() });
         }
@@ -409,6 +446,7 @@ impl EngineCore {
         if out.is_empty() && out.finished_request_ids.is_empty() && out.preempted_request_ids.is_empty() {
             return false;
         }
+        self.stamp_queue_times(&out);
         let t_exec = Instant::now();
         let result = match catch_unwind(AssertUnwindSafe(|| self.runner.execute(&out))) {
             Ok(result) => result,
@@ -422,7 +460,7 @@ impl EngineCore {
         let num_sampled = match result {
             Ok(runner_output) => {
                 let sampled = runner_output.sampled_token_ids.iter().filter(|(_, t)| !t.is_empty()).count();
-                self.apply_outputs(&out, &runner_output);
+                self.apply_outputs(&out, runner_output);
                 sampled
             }
             Err(e) => {
@@ -453,14 +491,48 @@ impl EngineCore {
         }
     }
 
-    /// Scheduler bookkeeping, then text and events per request.
-    fn apply_outputs(&mut self, out: &SchedulerOutput, runner_output: &ModelRunnerOutput) {
-        let outputs = self.scheduler.update_from_output(out, runner_output);
+    /// Records when each sample is first scheduled (its queue time ends there; a request resumed
+    /// after preemption keeps its first stamp).
+    fn stamp_queue_times(&mut self, out: &SchedulerOutput) {
+        if out.new_requests.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for new in &out.new_requests {
+            if let Some(state) = self.samples.get_mut(&new.request_id) {
+                let waited = now.saturating_duration_since(state.submitted_at);
+                state.queue_time.get_or_insert(waited);
+            }
+        }
+    }
+
+    /// Scheduler bookkeeping, then prompt logprobs, text and events per request.
+    fn apply_outputs(&mut self, out: &SchedulerOutput, runner_output: ModelRunnerOutput) {
+        let outputs = self.scheduler.update_from_output(out, &runner_output);
+        let ModelRunnerOutput { logprobs, prompt_logprobs, .. } = runner_output;
+        for (id, first, entries) in prompt_logprobs {
+            let Some(state) = self.samples.get_mut(&id) else { continue };
+            if let Some(acc) = state.prompt_logprobs.as_mut() {
+                acc.add(first, entries);
+                state.send_complete_prompt_logprobs();
+            }
+        }
+        let mut token_logprobs: HashMap<RequestId, Vec<TokenLogprob>> = logprobs.into_iter().collect();
         let mut stopped_by_string = Vec::new();
         let mut receivers_gone = Vec::new();
+        let mut runner_faults = Vec::new();
         for output in outputs {
             self.num_generated_tokens += output.new_token_ids.len() as u64;
             let Some(state) = self.samples.get_mut(&output.request_id) else { continue };
+            // A one-token prompt has no prompt logprob to wait for: it is complete now.
+            state.send_complete_prompt_logprobs();
+            let logprobs = match accepted_logprobs(state, &mut token_logprobs, &output) {
+                Ok(logprobs) => logprobs,
+                Err(message) => {
+                    runner_faults.push((output.request_id, message));
+                    continue;
+                }
+            };
             let (text, reason) = process_text(state, self.tokenizer.as_deref(), &output);
             if reason == Some(FinishReason::Stop) && output.finish_reason.is_none() {
                 stopped_by_string.push(output.request_id);
@@ -468,7 +540,7 @@ impl EngineCore {
             let index = state.index;
             let mut delivered = true;
             if !output.new_token_ids.is_empty() || !text.is_empty() {
-                let event = StreamEvent::Tokens { index, token_ids: output.new_token_ids.clone(), text };
+                let event = StreamEvent::Tokens { index, token_ids: output.new_token_ids.clone(), text, logprobs };
                 delivered = state.events.send(event).is_ok();
             }
             if let Some(reason) = reason {
@@ -476,6 +548,7 @@ impl EngineCore {
                     prompt_tokens: output.num_prompt_tokens,
                     completion_tokens: output.num_output_tokens,
                     cached_prompt_tokens: output.num_cached_tokens,
+                    queue_time: state.queue_time,
                 };
                 let _ = state.events.send(StreamEvent::Finished { index, reason, usage });
                 self.remove_sample(output.request_id);
@@ -487,6 +560,9 @@ impl EngineCore {
         for id in receivers_gone {
             // The stream was dropped without its abort reaching us yet: stop wasting compute.
             self.end_sample(id, FinishReason::Abort, None);
+        }
+        for (id, message) in runner_faults {
+            self.end_sample(id, FinishReason::Error, Some(&message));
         }
     }
 
@@ -510,6 +586,31 @@ impl EngineCore {
         };
         *lock(&self.shared.stats) = snapshot;
     }
+}
+
+/// The logprobs to attach to `output`'s `Tokens` event: `None` unless the sample asked `logprobs`,
+/// else the runner's entries for the accepted tokens (the scheduler drops tokens past a stop
+/// condition, so only the first `new_token_ids.len()` entries are kept). Fewer entries than
+/// accepted tokens is a runner fault, reported as an error message.
+fn accepted_logprobs(
+    state: &SampleState,
+    runner_logprobs: &mut HashMap<RequestId, Vec<TokenLogprob>>,
+    output: &RequestOutput,
+) -> Result<Option<Vec<TokenLogprob>>, String> {
+    if !state.wants_token_logprobs {
+        return Ok(None);
+    }
+    let accepted = output.new_token_ids.len();
+    let mut entries = runner_logprobs.remove(&output.request_id).unwrap_or_default();
+    if entries.len() < accepted {
+        return Err(format!(
+            "the model runner returned {} logprobs for {accepted} accepted tokens of {}",
+            entries.len(),
+            output.request_id
+        ));
+    }
+    entries.truncate(accepted);
+    Ok(Some(entries))
 }
 
 /// Detokenizes a request's new tokens and runs the stop strings. Returns the text to emit and the

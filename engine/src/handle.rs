@@ -6,10 +6,10 @@
 //! channel and never blocks on a step:
 //!
 //! - [`EngineHandle::submit`] validates an [`EngineRequest`] synchronously (sampling parameters,
-//!   empty prompt, token ids, context length, KV-cache capacity, `n`), then queues it and returns
-//!   its [`RequestStream`]. `n > 1` becomes `n` scheduler requests with the same prompt (they share
-//!   the prompt's FULL blocks through prefix caching) and, for a seeded request, seeds
-//!   `seed + index`.
+//!   the backend's logprobs support, empty prompt, token ids, context length, KV-cache capacity,
+//!   `n`), then queues it and returns its [`RequestStream`]. `n > 1` becomes `n` scheduler
+//!   requests with the same prompt (they share the prompt's FULL blocks through prefix caching)
+//!   and, for a seeded request, seeds `seed + index`.
 //! - [`EngineHandle::abort`], or dropping the stream, ends the request; its blocks are freed at the
 //!   engine's next step.
 //! - [`EngineHandle::stats`], [`EngineHandle::is_alive`], [`EngineHandle::heartbeat`] for metrics and
@@ -83,6 +83,9 @@ pub struct EngineLimits {
     pub max_samples_per_request: usize,
     /// Whether text (and so stop strings) is available.
     pub has_tokenizer: bool,
+    /// Whether the backend computes `logprobs` / `prompt_logprobs` (requests asking for them are
+    /// refused otherwise).
+    pub supports_logprobs: bool,
 }
 
 impl EngineLimits {
@@ -226,6 +229,7 @@ impl EngineHandle {
             num_blocks: scheduler_config.num_blocks,
             max_samples_per_request: options.max_samples_per_request.max(1),
             has_tokenizer: tokenizer.is_some(),
+            supports_logprobs: runner.supports_logprobs(),
         };
         let eos_token_ids: Arc<[u32]> = tokenizer.as_ref().map_or_else(|| Arc::from(Vec::new()), |t| Arc::from(t.eos_ids()));
         let (commands, receiver) = mpsc::channel();
@@ -276,6 +280,10 @@ impl EngineHandle {
             return Err(EngineError::EmptyPrompt);
         }
         request.sampling_params.validate(limits.vocab_size)?;
+        let params = &request.sampling_params;
+        if (params.logprobs.is_some() || params.prompt_logprobs.is_some()) && !limits.supports_logprobs {
+            return Err(EngineError::LogprobsUnsupported);
+        }
         if let Some((position, &id)) = prompt.iter().enumerate().find(|(_, &id)| id as usize >= limits.vocab_size) {
             return Err(EngineError::TokenOutOfRange { id, position, vocab_size: limits.vocab_size });
         }

@@ -61,6 +61,21 @@ pub struct ScheduledChunk {
     /// Row of the step's logits to sample from: `Some` when the chunk reaches the end of the known
     /// tokens (the last prompt chunk, or a decode), `None` for a non-final prefill chunk.
     pub logits_row: Option<usize>,
+    /// Logits rows scoring prompt tokens, for a request asking `prompt_logprobs` whose chunk covers
+    /// prompt positions that predict a later prompt token; `None` otherwise.
+    pub prompt_rows: Option<PromptLogprobRows>,
+}
+
+/// Consecutive logits rows of one chunk that score prompt tokens: row `first_row + j` holds the
+/// logits at prompt position `first_token + j - 1`, which predict prompt token `first_token + j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PromptLogprobRows {
+    /// First row of the step's logits.
+    pub first_row: usize,
+    /// Index in the prompt of the token the first row scores (at least 1).
+    pub first_token: usize,
+    /// Rows (prompt tokens scored).
+    pub num_rows: usize,
 }
 
 /// All requests the runner holds, plus the current step's flattened inputs.
@@ -225,6 +240,19 @@ impl InputBatch {
                 let block = state.block_table[pos / bs];
                 m.slot_mapping.push(block * bs as u32 + (pos % bs) as u32);
             }
+            // Prompt logprobs: the logits at every chunk position p with p + 1 < prompt length
+            // (they score prompt token p + 1). Disjoint from the sampling row, which sits at or
+            // after the last prompt position.
+            let prompt_rows = match state.sampler.params().prompt_logprobs {
+                Some(_) if start + 1 < state.num_prompt_tokens => {
+                    let scored_end = end.min(state.num_prompt_tokens - 1);
+                    let first_row = m.logits_indices.len();
+                    let chunk_offset = m.positions.len() - n;
+                    m.logits_indices.extend((chunk_offset..chunk_offset + scored_end - start).map(|t| t as u32));
+                    Some(PromptLogprobRows { first_row, first_token: start + 1, num_rows: scored_end - start })
+                }
+                _ => None,
+            };
             let logits_row = if end == state.token_ids.len() {
                 m.logits_indices.push(m.positions.len() as u32 - 1);
                 Some(m.logits_indices.len() - 1)
@@ -236,7 +264,7 @@ impl InputBatch {
             m.block_tables.extend_from_slice(&state.block_table);
             m.block_tables.extend(std::iter::repeat_n(0, max_blocks - state.block_table.len()));
             state.num_computed_tokens = end;
-            self.chunks.push(ScheduledChunk { request_id: id, num_tokens: n, logits_row });
+            self.chunks.push(ScheduledChunk { request_id: id, num_tokens: n, logits_row, prompt_rows });
         }
         Ok(())
     }
@@ -256,17 +284,19 @@ impl InputBatch {
         &self.chunks
     }
 
-    /// Rows of logits the prepared step produces (requests to sample).
+    /// Rows of logits the prepared step produces (requests to sample, plus prompt positions of
+    /// requests asking `prompt_logprobs`).
     pub fn num_logits_rows(&self) -> usize {
         self.metadata.logits_indices.len()
     }
 
     /// The step's output in batch order: for each chunk that reaches the end of its tokens,
-    /// `pick(logits_row, state)` chooses the token, which is recorded in the request's sampler and
-    /// appended to its tokens; non-final prefill chunks get no token. Both backends end a step here.
+    /// `pick(logits_row, request_id, state)` chooses the token, which is recorded in the request's
+    /// sampler and appended to its tokens; non-final prefill chunks get no token. Both backends end
+    /// a step here (logprobs, if any, are the caller's to add).
     pub fn collect_sampled(
         &mut self,
-        mut pick: impl FnMut(usize, &mut CachedRequestState) -> u32,
+        mut pick: impl FnMut(usize, RequestId, &mut CachedRequestState) -> u32,
     ) -> Result<ModelRunnerOutput, EngineError> {
         let mut sampled = Vec::with_capacity(self.chunks.len());
         for chunk in &self.chunks {
@@ -277,12 +307,12 @@ impl InputBatch {
             let Some(state) = self.requests.get_mut(&chunk.request_id) else {
                 return Err(EngineError::RunnerState(format!("{} vanished before sampling", chunk.request_id)));
             };
-            let token = pick(row, state);
+            let token = pick(row, chunk.request_id, state);
             state.sampler.record(token);
             state.token_ids.push(token);
             sampled.push((chunk.request_id, vec![token]));
         }
-        Ok(ModelRunnerOutput { sampled_token_ids: sampled })
+        Ok(ModelRunnerOutput { sampled_token_ids: sampled, ..ModelRunnerOutput::default() })
     }
 }
 
@@ -353,6 +383,51 @@ mod tests {
         assert_eq!(batch.metadata().slot_mapping, vec![9 * 4 + 1, 9 * 4 + 2, 9 * 4 + 3, 4, 3 * 4 + 2]);
         assert_eq!(batch.metadata().logits_indices, vec![3, 4]);
         assert_eq!(batch.metadata().block_tables, vec![5, 9, 1, 7, 3, 4]);
+    }
+
+    #[test]
+    fn prompt_logprobs_add_a_row_per_scored_prompt_position() {
+        let mut batch = InputBatch::new(4);
+        let mut scoring = new_request(2, (20..27).collect(), 7, &[5, 9], 0);
+        scoring.sampling_params = Arc::new(SamplingParams { prompt_logprobs: Some(1), ..SamplingParams::greedy(4) });
+        // Request 1 decodes-ready (no prompt logprobs); request 2's 7-token prompt in chunks of 4 + 3.
+        let out = SchedulerOutput {
+            new_requests: vec![new_request(1, vec![1, 2], 2, &[0], 0), scoring],
+            num_scheduled_tokens: vec![(RequestId(1), 2), (RequestId(2), 4)],
+            ..Default::default()
+        };
+        batch.update_states(&out).unwrap();
+        batch.prepare_inputs(&out).unwrap();
+        // Tokens: [1, 2 | 20, 21, 22, 23]; request 1 samples at row 1, request 2 scores positions 0..4.
+        assert_eq!(batch.metadata().logits_indices, vec![1, 2, 3, 4, 5]);
+        assert_eq!(batch.chunks()[0].logits_row, Some(0));
+        assert_eq!(batch.chunks()[0].prompt_rows, None);
+        assert_eq!(batch.chunks()[1].logits_row, None);
+        assert_eq!(batch.chunks()[1].prompt_rows, Some(PromptLogprobRows { first_row: 1, first_token: 1, num_rows: 4 }));
+
+        // Last chunk (positions 4..7): positions 4 and 5 score tokens 5 and 6; position 6 samples.
+        let out = SchedulerOutput {
+            cached_requests: vec![CachedRequestData { request_id: RequestId(2), new_block_ids: vec![], num_computed_tokens: 4 }],
+            num_scheduled_tokens: vec![(RequestId(2), 3)],
+            ..Default::default()
+        };
+        batch.update_states(&out).unwrap();
+        batch.prepare_inputs(&out).unwrap();
+        assert_eq!(batch.metadata().logits_indices, vec![0, 1, 2]);
+        assert_eq!(batch.chunks()[0].prompt_rows, Some(PromptLogprobRows { first_row: 0, first_token: 5, num_rows: 2 }));
+        assert_eq!(batch.chunks()[0].logits_row, Some(2));
+
+        // A decode step scores no prompt token.
+        batch.get_mut(RequestId(2)).unwrap().token_ids.push(99);
+        let out = SchedulerOutput {
+            cached_requests: vec![CachedRequestData { request_id: RequestId(2), new_block_ids: vec![BlockId(3)], num_computed_tokens: 7 }],
+            num_scheduled_tokens: vec![(RequestId(2), 1)],
+            ..Default::default()
+        };
+        batch.update_states(&out).unwrap();
+        batch.prepare_inputs(&out).unwrap();
+        assert_eq!(batch.chunks()[0].prompt_rows, None);
+        assert_eq!(batch.num_logits_rows(), 1);
     }
 
     #[test]

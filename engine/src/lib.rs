@@ -3,6 +3,8 @@
 //!
 //! - [`kv_cache`]: the physical paged KV cache (per-layer K/V storage, sized in blocks).
 //! - [`cpu_backend`]: the CPU backend — the LLaMA forward on a dedicated rayon pool.
+//! - [`logprobs`]: raw log-softmax logprobs and top-k of a logits row (OpenAI `logprobs`, prompt
+//!   scoring), and the accumulation of a prompt's logprobs across chunked-prefill steps.
 //! - [`sampler`]: logits processing (penalties, bias, temperature) and sampling (greedy, top-k, top-p,
 //!   min-p) with per-token seeded RNG streams (reproducible across preemption).
 //! - [`generate`]: a single-request generation loop used by `llmserve generate` / `bench-model` and
@@ -24,6 +26,7 @@ pub mod generate;
 pub mod handle;
 pub mod input_batch;
 pub mod kv_cache;
+pub mod logprobs;
 pub mod model_runner;
 pub mod sampler;
 pub mod stream;
@@ -34,7 +37,7 @@ pub use engine_core::{EngineCore, EngineStats, StepTrace};
 pub use handle::{EngineConfig, EngineHandle, EngineLimits, EngineOptions, EngineRequest};
 pub use input_batch::InputBatch;
 pub use kv_cache::KvCache;
-pub use llmserve_scheduler::FinishReason;
+pub use llmserve_scheduler::{FinishReason, TokenLogprob, MAX_LOGPROBS};
 pub use model_runner::ModelRunner;
 pub use sampler::Sampler;
 pub use stream::{CompletedSample, RequestStream, StreamEvent, Usage};
@@ -60,6 +63,8 @@ pub enum EngineError {
     InvalidSampleCount { n: usize, max: usize },
     #[error("stop strings need a tokenizer, and this model has none")]
     StopStringsNeedTokenizer,
+    #[error("logprobs are not supported by this backend yet")]
+    LogprobsUnsupported,
     #[error("invalid engine configuration: {0}")]
     Config(#[from] llmserve_scheduler::SchedulerConfigError),
     #[error("the scheduler refused the request: {0}")]

@@ -48,4 +48,10 @@ pub trait ModelRunner: Send {
     /// Requests the runner currently holds state for (tests and debugging: after every request has
     /// ended and one more step has run, this is 0).
     fn num_cached_requests(&self) -> usize;
+
+    /// Whether the runner fills `ModelRunnerOutput::logprobs` and `prompt_logprobs` for requests
+    /// asking `logprobs` / `prompt_logprobs`; the engine refuses such requests otherwise.
+    fn supports_logprobs(&self) -> bool {
+        false
+    }
 }

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::mpsc::Sender;
 use std::task::{Context, Poll};
 
-use llmserve_scheduler::{FinishReason, RequestId};
+use llmserve_scheduler::{FinishReason, RequestId, TokenLogprob};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -28,17 +28,25 @@ pub struct Usage {
     pub completion_tokens: usize,
     /// Prompt tokens whose KV came from the prefix cache.
     pub cached_prompt_tokens: usize,
+    /// Time from `submit` to the first step that scheduled the sample (`None` if it never ran).
+    pub queue_time: Option<std::time::Duration>,
 }
 
-/// What a request's stream yields. Every sample `index` gets zero or more `Tokens`, possibly an
-/// `Error`, and exactly one `Finished`, last.
+/// What a request's stream yields. Every sample `index` gets, when it asked `prompt_logprobs`, one
+/// `PromptLogprobs` before anything else, then zero or more `Tokens`, possibly an `Error`, and
+/// exactly one `Finished`, last.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StreamEvent {
     /// New tokens of sample `index` and the text they completed. `text` may be empty (a character
     /// split across tokens, text held back because it may start a stop string, a special token).
     /// A stop string and anything after it never appear in `text`, but the token that completed
-    /// it is in `token_ids`.
-    Tokens { index: usize, token_ids: Vec<u32>, text: String },
+    /// it is in `token_ids`. `logprobs` is `Some` exactly when the request asked `logprobs`: one
+    /// entry per element of `token_ids`, same order.
+    Tokens { index: usize, token_ids: Vec<u32>, text: String, logprobs: Option<Vec<TokenLogprob>> },
+    /// The prompt's logprobs for sample `index` (request asked `prompt_logprobs`): one entry per
+    /// prompt token, entry 0 `None`, entry `i` the logprob of prompt token `i` given tokens `0..i`.
+    /// Sent once, before the sample's first `Tokens` (and before `Finished` when `max_tokens` is 0).
+    PromptLogprobs { index: usize, logprobs: Vec<Option<TokenLogprob>> },
     /// Sample `index` failed in the engine; its `Finished { reason: Error }` follows.
     Error { index: usize, message: String },
     /// Sample `index` ended.
@@ -49,9 +57,10 @@ impl StreamEvent {
     /// The sample the event belongs to.
     pub fn index(&self) -> usize {
         match self {
-            StreamEvent::Tokens { index, .. } | StreamEvent::Error { index, .. } | StreamEvent::Finished { index, .. } => {
-                *index
-            }
+            StreamEvent::Tokens { index, .. }
+            | StreamEvent::PromptLogprobs { index, .. }
+            | StreamEvent::Error { index, .. }
+            | StreamEvent::Finished { index, .. } => *index,
         }
     }
 }
@@ -66,6 +75,10 @@ pub struct CompletedSample {
     pub finish_reason: Option<FinishReason>,
     pub usage: Usage,
     pub error: Option<String>,
+    /// One entry per token of `token_ids` when the request asked `logprobs`; empty otherwise.
+    pub logprobs: Vec<TokenLogprob>,
+    /// The `PromptLogprobs` event's entries, when the request asked `prompt_logprobs`.
+    pub prompt_logprobs: Option<Vec<Option<TokenLogprob>>>,
 }
 
 /// Events of one submitted request (all its samples). See the module documentation.
@@ -161,10 +174,12 @@ impl RequestStream {
         while let Some(event) = self.recv_blocking() {
             let Some(sample) = samples.get_mut(event.index()) else { continue };
             match event {
-                StreamEvent::Tokens { token_ids, text, .. } => {
+                StreamEvent::Tokens { token_ids, text, logprobs, .. } => {
                     sample.token_ids.extend_from_slice(&token_ids);
                     sample.text.push_str(&text);
+                    sample.logprobs.extend(logprobs.into_iter().flatten());
                 }
+                StreamEvent::PromptLogprobs { logprobs, .. } => sample.prompt_logprobs = Some(logprobs),
                 StreamEvent::Error { message, .. } => sample.error = Some(message),
                 StreamEvent::Finished { reason, usage, .. } => {
                     sample.finish_reason = Some(reason);

@@ -58,7 +58,7 @@ impl ModelRunner for FakeRunner {
             state.token_ids.push(next);
             sampled.push((chunk.request_id, vec![next]));
         }
-        Ok(ModelRunnerOutput { sampled_token_ids: sampled })
+        Ok(ModelRunnerOutput { sampled_token_ids: sampled, ..Default::default() })
     }
 
     fn kv_cache_geometry(&self) -> KvCacheGeometry {

@@ -51,6 +51,7 @@ fn dropping_or_aborting_a_stream_frees_its_blocks() {
             StreamEvent::Tokens { token_ids, .. } => tokens += token_ids.len(),
             StreamEvent::Finished { reason: r, .. } => reason = Some(r),
             StreamEvent::Error { message, .. } => panic!("{message}"),
+            StreamEvent::PromptLogprobs { .. } => panic!("no prompt logprobs were asked"),
         }
     }
     assert_eq!((tokens, reason), (24, Some(FinishReason::Length)));

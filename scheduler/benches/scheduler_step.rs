@@ -42,7 +42,7 @@ fn step(s: &mut Scheduler) -> usize {
         .filter(|(id, _)| complete.contains(id))
         .map(|&(id, _)| (id, vec![1u32]))
         .collect();
-    s.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled }).len()
+    s.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled, ..Default::default() }).len()
 }
 
 /// 256 requests with 400-token prompts, prefilled (untimed), then in steady decode.

@@ -6,6 +6,9 @@
 //! every running request (tokens, block table, sampler); the scheduler sends a request's full data
 //! ONCE — when it is first scheduled or resumed after preemption — and afterwards only the diff
 //! (new block ids). That keeps a step's message O(batch) instead of O(total tokens).
+//!
+//! [`TokenLogprob`] lives here, not in the engine, because the runner's output carries it and the
+//! scheduler crate must not depend on the engine; the engine re-exports it for the server.
 
 use std::sync::Arc;
 
@@ -73,12 +76,32 @@ impl SchedulerOutput {
     }
 }
 
+/// Log-probability of one token at one position, with the most likely alternatives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprob {
+    pub token_id: u32,
+    /// Natural-log probability under the model's raw distribution (log-softmax of the logits before
+    /// penalties, bias and temperature — vLLM's default `raw_logprobs` mode).
+    pub logprob: f32,
+    /// The `k` most likely tokens at this position, most likely first (ties: lower id first).
+    pub top: Vec<(u32, f32)>,
+}
+
 /// What the runner produced for one step.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelRunnerOutput {
     /// Per scheduled request (batch order): the sampled tokens. Empty for a request whose step was a
     /// non-final prefill chunk (nothing to sample yet); one token for a normal step.
     pub sampled_token_ids: Vec<(RequestId, Vec<u32>)>,
+    /// For requests whose params ask `logprobs` and that sampled this step: one entry per sampled
+    /// token, aligned with `sampled_token_ids` (the engine keeps the first `new_token_ids.len()`
+    /// of them, since the scheduler drops tokens past a stop condition). Empty otherwise.
+    pub logprobs: Vec<(RequestId, Vec<TokenLogprob>)>,
+    /// For requests whose params ask `prompt_logprobs`: `(id, first, entries)` where `entries[j]`
+    /// is the logprob of prompt token `first + j` given the tokens before it (`first >= 1`: the
+    /// first prompt token has none). With chunked prefill a prompt's entries arrive over several
+    /// steps; after a preemption they arrive again (receivers ignore positions they already have).
+    pub prompt_logprobs: Vec<(RequestId, usize, Vec<TokenLogprob>)>,
 }
 
 /// What one request gained in one step (produced by `Scheduler::update_from_output`).

@@ -2,11 +2,16 @@
 //!
 //! Field meanings follow vLLM's `SamplingParams`: `temperature` 0 means greedy; `top_k` 0 means off;
 //! `top_p` 1 and `min_p` 0 mean off; penalties are applied to logits before temperature. Validation
-//! reports the field, the value and the allowed range.
+//! reports the field, the value and the allowed range. `logprobs` / `prompt_logprobs` follow the
+//! OpenAI / vLLM meaning: the chosen (or prompt) token's log-probability plus the `k` most likely
+//! alternatives, `k` at most [`MAX_LOGPROBS`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// Largest `logprobs` / `prompt_logprobs` accepted (OpenAI's `top_logprobs` limit).
+pub const MAX_LOGPROBS: u32 = 20;
 
 /// How to pick the next token, and when to stop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +43,13 @@ pub struct SamplingParams {
     pub stop_token_ids: Vec<u32>,
     /// Strings that stop generation (not included in the output).
     pub stop: Vec<String>,
+    /// For every generated token, return its logprob and the `k` most likely alternatives
+    /// (0 = only the chosen token); `None` = no logprobs.
+    pub logprobs: Option<u32>,
+    /// For every prompt token after the first, return its logprob given the tokens before it and
+    /// the `k` most likely alternatives; `None` = none. Such a request takes no prefix-cache hits
+    /// (every prompt position must run through the model).
+    pub prompt_logprobs: Option<u32>,
 }
 
 impl Default for SamplingParams {
@@ -56,6 +68,8 @@ impl Default for SamplingParams {
             ignore_eos: false,
             stop_token_ids: Vec::new(),
             stop: Vec::new(),
+            logprobs: None,
+            prompt_logprobs: None,
         }
     }
 }
@@ -117,6 +131,11 @@ impl SamplingParams {
         if self.stop.iter().any(|s| s.is_empty()) {
             return Err(bad("stop", "\"\"", "stop strings must not be empty"));
         }
+        for (field, value) in [("logprobs", self.logprobs), ("prompt_logprobs", self.prompt_logprobs)] {
+            if let Some(k) = value.filter(|&k| k > MAX_LOGPROBS) {
+                return Err(bad(field, k, format!("must be between 0 and {MAX_LOGPROBS}")));
+            }
+        }
         Ok(())
     }
 }
@@ -142,5 +161,22 @@ mod tests {
         let e = p.validate(10).unwrap_err();
         assert_eq!(e.field, "logit_bias");
         assert!(e.to_string().contains("vocab size 10"), "{e}");
+    }
+
+    #[test]
+    fn logprob_counts_are_bounded_and_name_their_field() {
+        let p = SamplingParams { logprobs: Some(MAX_LOGPROBS), prompt_logprobs: Some(0), ..Default::default() };
+        p.validate(10).unwrap();
+        let e = SamplingParams { logprobs: Some(21), ..Default::default() }.validate(10).unwrap_err();
+        assert_eq!(e.field, "logprobs");
+        assert!(e.to_string().contains("20"), "{e}");
+        let e = SamplingParams { prompt_logprobs: Some(21), ..Default::default() }.validate(10).unwrap_err();
+        assert_eq!(e.field, "prompt_logprobs");
+    }
+
+    #[test]
+    fn logprob_fields_default_to_none_in_json() {
+        let p: SamplingParams = serde_json::from_str(r#"{"max_tokens": 3}"#).unwrap();
+        assert_eq!((p.logprobs, p.prompt_logprobs), (None, None));
     }
 }

@@ -14,7 +14,8 @@
 //!    running pass stops.
 //! 3. Only if nobody was preempted this step, WAITING requests are admitted in policy order while
 //!    budget, `max_num_seqs` and blocks allow: a prefix-cache lookup skips the tokens whose KV is
-//!    already cached, the rest is allocated, the request becomes RUNNING. The first request that
+//!    already cached (skipped for a request asking `prompt_logprobs`, which must compute every
+//!    prompt position), the rest is allocated, the request becomes RUNNING. The first request that
 //!    cannot get blocks stops admission (no overtaking by smaller requests: that would starve large
 //!    ones).
 //! 4. The step's [`SchedulerOutput`] is emitted and every scheduled request's `num_computed_tokens`
@@ -257,7 +258,10 @@ impl Scheduler {
             while budget > 0 && self.running.len() < self.config.max_num_seqs {
                 let Some(index) = self.policy.select_next(&self.waiting) else { break };
                 let req = &self.waiting[index];
-                let hit = if self.config.enable_prefix_caching {
+                // Prompt logprobs need every prompt position to run through the model: no cache
+                // hits for such a request (its blocks are still cached for others afterwards).
+                let use_cache = self.config.enable_prefix_caching && req.sampling_params.prompt_logprobs.is_none();
+                let hit = if use_cache {
                     self.kv.get_computed_blocks(req.num_tokens(), req.block_hashes())
                 } else {
                     ComputedBlocks::default()
@@ -267,8 +271,10 @@ impl Scheduler {
                     break;
                 };
                 let Some(mut req) = self.waiting.remove(index) else { break };
-                self.stats.prefix_cache_queried_tokens += req.num_tokens() as u64;
-                self.stats.prefix_cache_hit_tokens += hit.num_computed_tokens as u64;
+                if use_cache {
+                    self.stats.prefix_cache_queried_tokens += req.num_tokens() as u64;
+                    self.stats.prefix_cache_hit_tokens += hit.num_computed_tokens as u64;
+                }
                 if req.status == RequestStatus::Waiting {
                     req.num_cached_tokens = hit.num_computed_tokens;
                 }

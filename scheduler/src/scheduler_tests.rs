@@ -45,7 +45,7 @@ fn step_with(s: &mut Scheduler, token_for: impl Fn(RequestId) -> u32) -> (Schedu
             (id, if done { vec![token_for(id)] } else { vec![] })
         })
         .collect();
-    let outputs = s.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled });
+    let outputs = s.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled, ..Default::default() });
     s.check_block_accounting().unwrap();
     (out, outputs)
 }
@@ -203,6 +203,26 @@ fn identical_prompts_admitted_together_share_blocks_in_the_same_step() {
     let (out, _) = step(&mut s);
     assert_eq!(plan(&out), [(1, 9), (2, 1)]);
     assert_eq!(s.kv_cache_manager().num_free_blocks(), 64 - 3 - 1);
+}
+
+#[test]
+fn prompt_logprobs_requests_take_no_prefix_hits_but_leave_their_blocks_cached() {
+    let mut s = Scheduler::new(config(64, 64)).unwrap();
+    s.add_request(request(1, prompt(0, 10), 4)).unwrap();
+    step(&mut s);
+    // Same prompt with prompt_logprobs: every position is computed, nothing counted as a hit.
+    let params = SamplingParams { prompt_logprobs: Some(2), ..SamplingParams::greedy(4) };
+    s.add_request(Request::new(RequestId(2), prompt(0, 10), params, 2.0).with_eos(vec![EOS])).unwrap();
+    let (out, _) = step(&mut s);
+    assert_eq!(plan(&out), [(1, 1), (2, 10)]);
+    assert_eq!(out.new_requests[0].num_computed_tokens, 0);
+    assert_eq!(s.request(RequestId(2)).unwrap().num_cached_tokens, 0);
+    assert_eq!(s.stats().prefix_cache_queried_tokens, 10, "only request 1 queried the cache");
+    // Its blocks are cached for others: request 1 finishes, request 3 still hits 2 blocks.
+    s.abort(RequestId(1));
+    s.add_request(request(3, prompt(0, 10), 4)).unwrap();
+    let (out, _) = step(&mut s);
+    assert_eq!(out.tokens_for(RequestId(3)), 2);
 }
 
 #[test]

@@ -77,7 +77,7 @@ fn step(s: &mut Scheduler, eos_every: u64) -> Result<(), TestCaseError> {
             (id, if done { vec![token] } else { vec![] })
         })
         .collect();
-    s.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled });
+    s.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled, ..Default::default() });
     if let Err(e) = s.check_block_accounting() {
         return Err(TestCaseError::fail(e));
     }

@@ -152,7 +152,7 @@ fn run_level(engine: &EngineHandle, prompts: &[Vec<u32>], gen_tokens: u32) -> Re
                             t.tokens += token_ids.len();
                         }
                         StreamEvent::Error { message, .. } => return Err(message),
-                        StreamEvent::Finished { .. } => {}
+                        StreamEvent::PromptLogprobs { .. } | StreamEvent::Finished { .. } => {}
                     }
                 }
                 Ok(t)
@@ -236,6 +236,7 @@ fn ttft(engine: &EngineHandle, prompt: Vec<u32>) -> Result<(f64, usize)> {
                 first.get_or_insert_with(|| start.elapsed());
             }
             StreamEvent::Error { message, .. } => bail!("request failed: {message}"),
+            StreamEvent::PromptLogprobs { .. } => {}
             StreamEvent::Finished { usage, .. } => cached = usage.cached_prompt_tokens,
         }
     }

@@ -504,7 +504,7 @@ impl ModelRunner for CudaModelRunner {
         self.step.fill(self.batch.input_token_ids(), self.batch.metadata(), &self.plan)?;
         let rows = self.run_forward()?;
         let tokens: Vec<u32> = if rows > 0 { self.sample_rows(rows)?.to_vec() } else { Vec::new() };
-        self.batch.collect_sampled(|row, _| tokens[row])
+        self.batch.collect_sampled(|row, _, _| tokens[row])
     }
 
     fn kv_cache_geometry(&self) -> KvCacheGeometry {

@@ -1,12 +1,15 @@
-//! Shared helpers of the engine tests: the default model, an engine over it, and a varied set of
-//! prompts built with the model's tokenizer.
+//! Shared helpers of the engine tests: the default model, an engine over it, a varied set of
+//! prompts built with the model's tokenizer, and a tiny synthetic model (no download) for tests that
+//! compare numbers against a reference forward.
 
 #![allow(dead_code)]
 
 use llmserve_engine::{CompletedSample, CpuBackendConfig, EngineConfig, EngineHandle, EngineRequest};
 use llmserve_models::default_model;
 use llmserve_models::llama::MatmulPrecision;
-use llmserve_models::model::LoadedModel;
+use llmserve_models::config::LlamaConfig;
+use llmserve_models::model::{LoadedModel, ModelSource};
+use llmserve_models::DType;
 use llmserve_scheduler::{SamplingParams, SchedulerConfig};
 
 /// The default model, or `None` (test skipped with a printed reason) when it is not pulled.
@@ -25,6 +28,34 @@ pub fn engine(model: &LoadedModel, precision: MatmulPrecision, kv_cache_tokens: 
         ..defaults
     };
     tweak(&mut config);
+    EngineHandle::cpu(model, config).expect("engine starts")
+}
+
+/// A 2-layer LLaMA with random F32 weights: 300-token vocabulary, 256 positions, no tokenizer
+/// (so no EOS: requests run to `max_tokens`).
+pub fn tiny_model(seed: u64) -> LoadedModel {
+    let config: LlamaConfig = serde_json::from_value(serde_json::json!({
+        "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300,
+        "max_position_embeddings": 256, "rope_theta": 10000.0
+    }))
+    .expect("tiny config parses");
+    let source = ModelSource::Synthetic { config: Box::new(config), seed, dtype: DType::F32, tokenizer_dir: None };
+    LoadedModel::load(&source).expect("synthetic model loads")
+}
+
+/// An engine on `model` with f32 matmul activations, blocks of 4, `kv_cache_tokens` of cache and 2
+/// threads; `tweak` adjusts the scheduler (token budget, chunking, prefix caching).
+pub fn exact_engine(model: &LoadedModel, kv_cache_tokens: usize, tweak: impl FnOnce(&mut SchedulerConfig)) -> EngineHandle {
+    let defaults = EngineConfig::default();
+    let mut scheduler = SchedulerConfig { block_size: 4, ..defaults.scheduler };
+    tweak(&mut scheduler);
+    let config = EngineConfig {
+        precision: MatmulPrecision::EXACT,
+        cpu: CpuBackendConfig { threads: 2, kv_cache_tokens, ..defaults.cpu },
+        scheduler,
+        ..defaults
+    };
     EngineHandle::cpu(model, config).expect("engine starts")
 }
 

@@ -130,7 +130,7 @@ pub fn simulate_with_policy(workload: &[WorkloadRequest], config: &SimulationCon
         if counters.computed_tokens > work_limit {
             return Err(SimulatorError::NoProgress { computed_tokens: counters.computed_tokens, time: now });
         }
-        for o in sched.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled }) {
+        for o in sched.update_from_output(&out, &ModelRunnerOutput { sampled_token_ids: sampled, ..Default::default() }) {
             let t = &mut traces[index(o.request_id)];
             if !o.new_token_ids.is_empty() {
                 match t.first_token {
