@@ -15,6 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve a model over an OpenAI-compatible HTTP API (default: the embedded default model).
+    Serve(cli::serve::ServeArgs),
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1) into the cache.
     Pull(cli::pull::PullArgs),
     /// Generate text from a prompt, streaming it to stdout.
@@ -37,6 +39,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(a) => cli::serve::run(a),
         Command::Pull(a) => cli::pull::run(a),
         Command::Generate(a) => cli::generate::run(a),
         Command::BenchModel(a) => cli::bench_model::run(a),

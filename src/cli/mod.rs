@@ -9,4 +9,5 @@ pub mod export;
 pub mod generate;
 pub mod model_args;
 pub mod pull;
+pub mod serve;
 pub mod simulate;

@@ -1,0 +1,219 @@
+//! One HTTP generation request in flight: its engine streams merged into one stream of choice
+//! events, the per-choice accumulators, and the request's metrics and log line.
+//!
+//! A completions request with several prompts submits one engine request per prompt; choice
+//! `prompt · n + sample` is sample `sample` of prompt `prompt` (OpenAI's numbering). Everything a
+//! request holds — engine streams and its admission permit — is dropped with this struct, which is
+//! what turns a client disconnect into engine aborts (the engine frees the blocks at its next
+//! step) and a released admission slot. Timing definitions follow vLLM: TTFT from the request's
+//! arrival to a choice's first token, inter-token latency between a choice's token deliveries,
+//! e2e latency from arrival to the choice's end.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::stream::{select_all, BoxStream, Stream, StreamExt};
+use llmserve_engine::{EngineRequest, FinishReason, RequestStream, StreamEvent, TokenLogprob};
+
+use crate::error::ApiError;
+use crate::state::{AdmissionPermit, AppState};
+
+/// An engine event tagged with its OpenAI choice index.
+pub struct ChoiceEvent {
+    pub choice: usize,
+    pub event: StreamEvent,
+}
+
+/// What one choice has produced so far.
+#[derive(Default)]
+pub struct ChoiceState {
+    pub text: String,
+    pub num_tokens: usize,
+    pub logprobs: Vec<TokenLogprob>,
+    pub prompt_logprobs: Option<Vec<Option<TokenLogprob>>>,
+    pub finish_reason: Option<FinishReason>,
+    pub error: Option<String>,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub cached_tokens: usize,
+    first_token_at: Option<Instant>,
+    last_token_at: Option<Instant>,
+}
+
+/// The request: its streams, choices, timing, and the permit that counts it against the cap.
+pub struct Generation {
+    pub state: Arc<AppState>,
+    pub request_id: String,
+    pub route: &'static str,
+    pub received: Instant,
+    pub choices: Vec<ChoiceState>,
+    /// Samples per prompt.
+    pub n: usize,
+    events: Option<BoxStream<'static, ChoiceEvent>>,
+    num_finished: usize,
+    logged: bool,
+    _permit: AdmissionPermit,
+}
+
+impl Generation {
+    /// Submits one engine request per prompt. On a submit error the already-submitted ones are
+    /// dropped (aborted) with `self`.
+    pub fn submit(
+        state: &Arc<AppState>,
+        request_id: String,
+        route: &'static str,
+        received: Instant,
+        requests: Vec<EngineRequest>,
+        permit: AdmissionPermit,
+        prompt_param: &str,
+    ) -> Result<Generation, ApiError> {
+        let n = requests.first().map_or(1, |r| r.n);
+        let mut streams: Vec<Pin<Box<dyn Stream<Item = ChoiceEvent> + Send>>> = Vec::with_capacity(requests.len());
+        let mut choices = Vec::with_capacity(requests.len() * n);
+        for (prompt_index, request) in requests.into_iter().enumerate() {
+            let prompt_tokens = request.prompt_token_ids.len();
+            let stream: RequestStream =
+                state.engine.submit(request).map_err(|e| ApiError::from_engine(e, &request_id, prompt_param))?;
+            let base = prompt_index * n;
+            streams.push(Box::pin(stream.map(move |event| ChoiceEvent { choice: base + event.index(), event })));
+            choices.extend((0..n).map(|_| ChoiceState { prompt_tokens, ..ChoiceState::default() }));
+        }
+        Ok(Generation {
+            state: Arc::clone(state),
+            request_id,
+            route,
+            received,
+            choices,
+            n,
+            events: Some(select_all(streams).boxed()),
+            num_finished: 0,
+            logged: false,
+            _permit: permit,
+        })
+    }
+
+    /// Whether every choice has finished.
+    pub fn is_done(&self) -> bool {
+        self.num_finished == self.choices.len()
+    }
+
+    /// The next event, already applied to its choice's state and the metrics; `None` at the end.
+    pub async fn next(&mut self) -> Option<ChoiceEvent> {
+        let event = self.events.as_mut()?.next().await;
+        match event {
+            Some(e) => {
+                self.apply(&e);
+                Some(e)
+            }
+            None => {
+                self.events = None;
+                None
+            }
+        }
+    }
+
+    fn apply(&mut self, e: &ChoiceEvent) {
+        let now = Instant::now();
+        let metrics = &self.state.metrics;
+        let Some(choice) = self.choices.get_mut(e.choice) else { return };
+        match &e.event {
+            StreamEvent::Tokens { token_ids, text, logprobs, .. } => {
+                if !token_ids.is_empty() {
+                    match choice.last_token_at {
+                        None => {
+                            metrics.time_to_first_token.observe(now.duration_since(self.received).as_secs_f64());
+                            choice.first_token_at = Some(now);
+                        }
+                        Some(last) => metrics.inter_token_latency.observe(now.duration_since(last).as_secs_f64()),
+                    }
+                    choice.last_token_at = Some(now);
+                }
+                choice.num_tokens += token_ids.len();
+                choice.text.push_str(text);
+                if let Some(lp) = logprobs {
+                    choice.logprobs.extend(lp.iter().cloned());
+                }
+            }
+            StreamEvent::PromptLogprobs { logprobs, .. } => choice.prompt_logprobs = Some(logprobs.clone()),
+            StreamEvent::Error { message, .. } => choice.error = Some(message.clone()),
+            StreamEvent::Finished { reason, usage, .. } => {
+                choice.finish_reason = Some(*reason);
+                choice.prompt_tokens = usage.prompt_tokens;
+                choice.completion_tokens = usage.completion_tokens;
+                choice.cached_tokens = usage.cached_prompt_tokens;
+                self.num_finished += 1;
+                metrics.finished.with_label_values(&[reason.as_str()]).inc();
+                metrics.e2e_request_latency.observe(now.duration_since(self.received).as_secs_f64());
+                if let Some(q) = usage.queue_time {
+                    metrics.queue_time.observe(q.as_secs_f64());
+                }
+            }
+        }
+    }
+
+    /// Usage of the whole request: each prompt counted once (OpenAI), completions summed.
+    pub fn usage(&self) -> crate::openai::UsageBody {
+        let mut prompt = 0;
+        let mut cached = 0;
+        for group in self.choices.chunks(self.n.max(1)) {
+            prompt += group[0].prompt_tokens;
+            cached += group.iter().map(|c| c.cached_tokens).max().unwrap_or(0);
+        }
+        let completion = self.choices.iter().map(|c| c.completion_tokens).sum();
+        crate::openai::UsageBody::new(prompt, completion, cached)
+    }
+
+    /// The first engine error of any choice, as a 500 naming the request.
+    pub fn engine_error(&self) -> Option<ApiError> {
+        let message = self.choices.iter().find_map(|c| c.error.clone())?;
+        Some(ApiError::Engine { request_id: self.request_id.clone(), message })
+    }
+
+    /// Time to the first token of any choice.
+    fn ttft_seconds(&self) -> Option<f64> {
+        self.choices.iter().filter_map(|c| c.first_token_at).min().map(|t| t.duration_since(self.received).as_secs_f64())
+    }
+
+    /// Counts the tokens and writes the request's log line (once).
+    pub fn finish_log(&mut self, status: &str) {
+        if self.logged {
+            return;
+        }
+        self.logged = true;
+        let usage = self.usage();
+        let metrics = &self.state.metrics;
+        metrics.prompt_tokens.inc_by(usage.prompt_tokens as u64);
+        metrics.generation_tokens.inc_by(usage.completion_tokens as u64);
+        let reasons: Vec<&str> = self.choices.iter().map(|c| c.finish_reason.map_or("none", FinishReason::as_str)).collect();
+        tracing::info!(
+            target: "llmserve::request",
+            request_id = %self.request_id,
+            route = self.route,
+            model = %self.state.config.model_id,
+            status,
+            finish_reasons = %reasons.join(","),
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            cached_tokens = usage.prompt_tokens_details.cached_tokens,
+            ttft_s = self.ttft_seconds(),
+            e2e_s = self.received.elapsed().as_secs_f64(),
+            "request finished"
+        );
+    }
+}
+
+impl Drop for Generation {
+    /// A request dropped before every choice finished was abandoned by its client: its engine
+    /// streams abort as they drop; count those choices as aborted and log the request.
+    fn drop(&mut self) {
+        let unfinished = self.choices.iter().filter(|c| c.finish_reason.is_none()).count();
+        if unfinished > 0 && self.events.is_some() {
+            self.state.metrics.finished.with_label_values(&[FinishReason::Abort.as_str()]).inc_by(unfinished as u64);
+        }
+        if !self.logged {
+            let status = if self.is_done() { "ok" } else { "client_disconnected" };
+            self.finish_log(status);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `POST /v1/completions` (the legacy text API): one or more prompts (text or token ids) × `n`
+//! samples; `echo` returns the prompt before the completion and, with `logprobs`, the prompt's
+//! logprobs too — with `max_tokens: 0` that is prompt scoring as lm-evaluation-harness uses it
+//! (`loglikelihood` requests).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use llmserve_engine::{EngineRequest, StreamEvent};
+
+use crate::error::ApiError;
+use crate::generation::{ChoiceEvent, ChoiceState, Generation};
+use crate::logprobs::CompletionLogprobsBuilder;
+use crate::openai::{CompletionChoice, CompletionRequest, CompletionResponse, UsageBody};
+use crate::routes::chat::{include_usage, ResponseMeta};
+use crate::routes::{ApiJson, RequestId, RequestLogged};
+use crate::sse::{self, StreamFormat};
+use crate::state::AppState;
+use crate::validation::{check_model, completion_prompts, logprob_count, max_tokens_for, sample_count, sampling_params, PromptTokens};
+
+/// Per prompt: its token ids and the text `echo` returns.
+struct EchoedPrompt {
+    token_ids: Vec<u32>,
+    text: String,
+}
+
+fn echoed_prompts(state: &AppState, prompts: &[PromptTokens]) -> Result<Vec<EchoedPrompt>, ApiError> {
+    prompts
+        .iter()
+        .map(|p| {
+            let text = match &p.text {
+                Some(t) => t.clone(),
+                None => state.tokenizer.decode(&p.token_ids, false).map_err(|e| ApiError::invalid("prompt", e.to_string()))?,
+            };
+            Ok(EchoedPrompt { token_ids: p.token_ids.clone(), text })
+        })
+        .collect()
+}
+
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let received = Instant::now();
+    check_model(&state, req.model.as_deref())?;
+    let limits = state.engine.limits();
+    let fields = req.sampling();
+    let stream = fields.stream.unwrap_or(false);
+    let include_usage = include_usage(stream, fields.stream_options.as_ref())?;
+    let echo = req.echo.unwrap_or(false);
+    let logprobs = logprob_count("logprobs", req.logprobs)?;
+    let base_params = sampling_params(&fields, limits.vocab_size)?;
+    let n = sample_count(fields.n, &limits)?;
+    let prompts = completion_prompts(&state, &req.prompt, &limits)?;
+    let mut requests = Vec::with_capacity(prompts.len());
+    for p in &prompts {
+        let mut params = base_params.clone();
+        params.max_tokens =
+            max_tokens_for(req.max_tokens, Some(state.config.default_completion_max_tokens), p.token_ids.len(), &limits)?;
+        params.logprobs = logprobs;
+        params.prompt_logprobs = if echo { logprobs } else { None };
+        requests.push(EngineRequest::new(p.token_ids.clone(), params).with_n(n));
+    }
+    let echoed = if echo { echoed_prompts(&state, &prompts)? } else { Vec::new() };
+    let permit = state.admit(n * prompts.len())?;
+    let mut generation = Generation::submit(&state, request_id, "completions", received, requests, permit, "prompt")?;
+    let meta = ResponseMeta::new(&state, "cmpl");
+    if stream {
+        let builders = (0..generation.choices.len())
+            .map(|c| CompletionLogprobsBuilder::starting_at(echoed.get(c / n).map_or(0, |p| p.text.chars().count())))
+            .collect();
+        let format = CompletionStream { meta, state: Arc::clone(&state), include_usage, logprobs: logprobs.is_some(), echoed, builders };
+        return Ok(sse::stream_generation(generation, format, include_usage));
+    }
+    while generation.next().await.is_some() {}
+    if let Some(error) = generation.engine_error() {
+        generation.finish_log("engine_error");
+        let mut response = error.into_response();
+        response.extensions_mut().insert(RequestLogged);
+        return Ok(response);
+    }
+    let choices = generation
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(index, c)| completion_choice(&state, index, c, echoed.get(index / n), logprobs.is_some()))
+        .collect();
+    let usage = generation.usage();
+    generation.finish_log("ok");
+    let body = CompletionResponse {
+        id: meta.id,
+        object: "text_completion",
+        created: meta.created,
+        model: meta.model,
+        system_fingerprint: meta.system_fingerprint,
+        choices,
+        usage: Some(Some(usage)),
+    };
+    Ok(Json(body).into_response())
+}
+
+/// A whole (non-streamed) choice.
+fn completion_choice(state: &AppState, index: usize, c: &ChoiceState, echo: Option<&EchoedPrompt>, logprobs: bool) -> CompletionChoice {
+    let mut text = echo.map_or_else(String::new, |p| p.text.clone());
+    text.push_str(&c.text);
+    let logprobs = logprobs.then(|| {
+        let mut builder = CompletionLogprobsBuilder::default();
+        if let Some(p) = echo {
+            builder.push_prompt(&state.tokenizer, &p.token_ids, c.prompt_logprobs.as_deref().unwrap_or(&[]));
+        }
+        builder.push_generated(&state.tokenizer, &c.logprobs);
+        builder.take()
+    });
+    CompletionChoice { index, text, logprobs, finish_reason: c.finish_reason.map(|r| r.as_str()) }
+}
+
+/// Chunk shapes of a streamed completion.
+struct CompletionStream {
+    meta: ResponseMeta,
+    state: Arc<AppState>,
+    include_usage: bool,
+    logprobs: bool,
+    /// Per prompt (empty without `echo`).
+    echoed: Vec<EchoedPrompt>,
+    /// Per choice: logprob positions and text offsets so far.
+    builders: Vec<CompletionLogprobsBuilder>,
+}
+
+impl CompletionStream {
+    fn chunk(&self, choice: Option<CompletionChoice>, usage: Option<UsageBody>) -> Bytes {
+        sse::data(&CompletionResponse {
+            id: self.meta.id.clone(),
+            object: "text_completion",
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            system_fingerprint: self.meta.system_fingerprint.clone(),
+            choices: choice.into_iter().collect(),
+            usage: self.include_usage.then_some(usage),
+        })
+    }
+
+    fn text_chunk(&self, index: usize, text: String, logprobs: Option<crate::openai::CompletionLogprobs>) -> Bytes {
+        self.chunk(Some(CompletionChoice { index, text, logprobs, finish_reason: None }), None)
+    }
+}
+
+impl StreamFormat for CompletionStream {
+    fn opening(&mut self, generation: &Generation) -> Vec<Bytes> {
+        // Echo without logprobs can go at once; with logprobs it waits for the prompt's logprobs.
+        if self.echoed.is_empty() || self.logprobs {
+            return Vec::new();
+        }
+        (0..generation.choices.len()).map(|c| self.text_chunk(c, self.echoed[c / generation.n].text.clone(), None)).collect()
+    }
+
+    fn on_event(&mut self, generation: &Generation, e: &ChoiceEvent) -> Vec<Bytes> {
+        let tokenizer = Arc::clone(&self.state.tokenizer);
+        match &e.event {
+            StreamEvent::PromptLogprobs { logprobs, .. } => {
+                let Some(prompt) = self.echoed.get(e.choice / generation.n) else { return Vec::new() };
+                let (ids, text) = (prompt.token_ids.clone(), prompt.text.clone());
+                let mut builder = CompletionLogprobsBuilder::default();
+                builder.push_prompt(&tokenizer, &ids, logprobs);
+                vec![self.text_chunk(e.choice, text, Some(builder.take()))]
+            }
+            StreamEvent::Tokens { text, logprobs, .. } => {
+                let logprobs = match (self.logprobs, logprobs) {
+                    (true, Some(lp)) => {
+                        let builder = &mut self.builders[e.choice];
+                        builder.push_generated(&tokenizer, lp);
+                        Some(builder.take())
+                    }
+                    _ => None,
+                };
+                if text.is_empty() && logprobs.as_ref().is_none_or(|l| l.tokens.is_empty()) {
+                    return Vec::new();
+                }
+                vec![self.text_chunk(e.choice, text.clone(), logprobs)]
+            }
+            StreamEvent::Finished { reason, .. } => {
+                let choice = CompletionChoice { index: e.choice, text: String::new(), logprobs: None, finish_reason: Some(reason.as_str()) };
+                vec![self.chunk(Some(choice), None)]
+            }
+            StreamEvent::Error { .. } => Vec::new(),
+        }
+    }
+
+    fn usage_chunk(&self, usage: UsageBody) -> Bytes {
+        self.chunk(None, Some(usage))
+    }
+}

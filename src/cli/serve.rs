@@ -1,0 +1,174 @@
+//! `llmserve serve`: the OpenAI-compatible HTTP server on a model (the default model is fetched
+//! when missing). Every flag is also an `LLMSERVE_*` environment variable. Logs are JSON lines on
+//! stdout (`--log-format text` for humans; filter with `LLMSERVE_LOG`, e.g. `info,llmserve=debug`).
+//! SIGINT / SIGTERM drain: new requests get 503, in-flight ones finish within `--shutdown-timeout`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use llmserve_engine::cuda::ResolvedDevice;
+use llmserve_engine::{CpuBackendConfig, EngineConfig, EngineHandle};
+use llmserve_models::chat_template::ChatTemplate;
+use llmserve_models::model::LoadedModel;
+use llmserve_scheduler::{PolicyKind, SchedulerConfig};
+use llmserve_server::{AppState, ServerConfig};
+
+use super::model_args::ModelArgs;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to listen on.
+    #[arg(long, env = "LLMSERVE_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 = any free port; the log says which).
+    #[arg(long, env = "LLMSERVE_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// The model id clients send in `model` (default: the model file's name).
+    #[arg(long, env = "LLMSERVE_SERVED_MODEL_NAME")]
+    pub served_model_name: Option<String>,
+    /// Most sequences in one engine step.
+    #[arg(long, env = "LLMSERVE_MAX_NUM_SEQS", default_value_t = 64)]
+    pub max_num_seqs: usize,
+    /// Token budget of one engine step (prefill chunks + decodes).
+    #[arg(long, env = "LLMSERVE_MAX_NUM_BATCHED_TOKENS", default_value_t = 512)]
+    pub max_num_batched_tokens: usize,
+    /// Context limit (prompt + max_tokens); default and cap: the model's.
+    #[arg(long, env = "LLMSERVE_MAX_MODEL_LEN")]
+    pub max_model_len: Option<usize>,
+    /// KV-cache size in tokens (CPU backend).
+    #[arg(long, env = "LLMSERVE_KV_CACHE_TOKENS", default_value_t = llmserve_engine::handle::DEFAULT_CPU_KV_CACHE_TOKENS)]
+    pub kv_cache_tokens: usize,
+    /// Fraction of GPU memory the CUDA backend may use.
+    #[arg(long, env = "LLMSERVE_GPU_MEMORY_UTILIZATION", default_value_t = 0.9)]
+    pub gpu_memory_utilization: f64,
+    /// Scheduling policy: fcfs, priority, fair-share, shortest-prompt-first.
+    #[arg(long, env = "LLMSERVE_POLICY", default_value = "fcfs")]
+    pub policy: PolicyKind,
+    /// Turn off prefix caching (KV reuse across requests with a common prompt prefix).
+    #[arg(long, env = "LLMSERVE_NO_PREFIX_CACHING")]
+    pub no_prefix_caching: bool,
+    /// Most samples (requests × n) admitted at once; beyond it requests get 503 + Retry-After.
+    #[arg(long, env = "LLMSERVE_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "LLMSERVE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests may take to finish after SIGINT / SIGTERM.
+    #[arg(long, env = "LLMSERVE_SHUTDOWN_TIMEOUT", default_value_t = 30.0)]
+    pub shutdown_timeout: f64,
+    /// Log format.
+    #[arg(long, env = "LLMSERVE_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LLMSERVE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn engine_config(args: &ServeArgs) -> EngineConfig {
+    let defaults = EngineConfig::default();
+    EngineConfig {
+        precision: args.model.precision(),
+        cpu: CpuBackendConfig { threads: args.model.threads, kv_cache_tokens: args.kv_cache_tokens, ..defaults.cpu },
+        scheduler: SchedulerConfig {
+            max_num_seqs: args.max_num_seqs,
+            max_num_batched_tokens: args.max_num_batched_tokens,
+            max_model_len: args.max_model_len.unwrap_or(usize::MAX),
+            enable_prefix_caching: !args.no_prefix_caching,
+            policy: args.policy,
+            ..defaults.scheduler
+        },
+        ..defaults
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_engine(args: &ServeArgs, model: &LoadedModel, config: EngineConfig) -> Result<EngineHandle> {
+    use llmserve_engine::cuda::{CudaModelRunner, CudaRunnerConfig};
+    let rc = CudaRunnerConfig {
+        block_size: config.scheduler.block_size,
+        max_num_seqs: config.scheduler.max_num_seqs,
+        max_num_batched_tokens: config.scheduler.max_num_batched_tokens,
+        gpu_memory_utilization: args.gpu_memory_utilization,
+        max_model_len: args.max_model_len,
+        ..Default::default()
+    };
+    let runner = CudaModelRunner::new(&model.tensors, &model.config, &rc).context("starting the CUDA backend")?;
+    let tokenizer = model.tokenizer.clone().map(Arc::new);
+    Ok(EngineHandle::spawn(config.scheduler.clone(), Box::new(runner), tokenizer, (&config).into())?)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_engine(_args: &ServeArgs, _model: &LoadedModel, _config: EngineConfig) -> Result<EngineHandle> {
+    bail!("--device cuda: this binary was built without the `cuda` feature (cargo build --release --features cuda)")
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    init_logging(args.log_format);
+    if !(args.shutdown_timeout.is_finite() && args.shutdown_timeout >= 0.0) {
+        bail!("--shutdown-timeout must be a non-negative number of seconds, got {}", args.shutdown_timeout);
+    }
+    let model = args.model.load()?;
+    let tokenizer = model
+        .tokenizer
+        .clone()
+        .map(Arc::new)
+        .context("the server needs the model's tokenizer; pass --tokenizer DIR (a directory with tokenizer.json)")?;
+    let chat_template = match model.chat_template() {
+        Some(source) => Some(ChatTemplate::new(source, tokenizer.bos_token().map(String::from), tokenizer.eos_token().map(String::from))?),
+        None => {
+            tracing::warn!("the model has no chat template: /v1/chat/completions will refuse requests");
+            None
+        }
+    };
+    let config = engine_config(&args);
+    let device = args.model.resolve_device()?;
+    let engine = match device {
+        ResolvedDevice::Cpu => EngineHandle::cpu(&model, config)?,
+        ResolvedDevice::Cuda => cuda_engine(&args, &model, config)?,
+    };
+    let model_id = args.served_model_name.clone().unwrap_or_else(|| model.id.clone());
+    let mut server_config = ServerConfig::new(&model_id);
+    server_config.max_in_flight = args.max_in_flight;
+    server_config.max_body_bytes = args.max_body_bytes;
+    server_config.shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout);
+    server_config.system_fingerprint = format!("fp_llmserve_{}_{}_{device:?}", llmserve_server::version(), env!("LLMSERVE_GIT_COMMIT")).to_lowercase();
+    let limits = engine.limits();
+    let state = Arc::new(AppState::new(server_config, engine, tokenizer, chat_template));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("llmserve-http").build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        let addr: SocketAddr = listener.local_addr()?;
+        tracing::info!(
+            address = %format!("http://{addr}"),
+            model = %model_id,
+            device = ?device,
+            max_model_len = limits.max_model_len,
+            kv_cache_tokens = limits.cache_capacity_tokens(),
+            "llmserve listening"
+        );
+        llmserve_server::serve(listener, state, llmserve_server::shutdown_signal()).await?;
+        Ok(())
+    })
+}
