@@ -19,6 +19,18 @@ use crate::state::AppState;
 /// Roles a chat message may have.
 const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
 
+/// Runs request preparation that can take CPU time (template rendering, tokenizing up to the body
+/// limit of text) on tokio's blocking pool, so it never stalls the async workers that stream other
+/// requests' tokens. A panic in it is a server bug: 500 naming the request.
+pub async fn off_the_runtime<T: Send + 'static>(
+    request_id: &str,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(ApiError::Engine { request_id: request_id.to_string(), message: format!("request preparation failed: {e}") })
+    })
+}
+
 /// `model` must be absent or the served model's id.
 pub fn check_model(state: &AppState, requested: Option<&str>) -> Result<(), ApiError> {
     match requested {
@@ -125,7 +137,8 @@ pub fn max_tokens_for(requested: Option<u32>, default: Option<u32>, prompt_len: 
         None => default.map_or(room, |d| (d as usize).min(room)) as u32,
     };
     if prompt_len + max_tokens as usize > limits.max_model_len || (requested.is_none() && room == 0) {
-        let max_tokens = max_tokens as usize;
+        // A prompt that fills the context leaves no room for even one token.
+        let max_tokens = (max_tokens as usize).max(1);
         return Err(ApiError::ContextLengthExceeded {
             prompt_tokens: prompt_len,
             max_tokens,
@@ -206,7 +219,8 @@ mod tests {
         assert_eq!(max_tokens_for(Some(0), None, 10, &limits()).unwrap(), 0);
         let e = max_tokens_for(Some(41), None, 10, &limits()).unwrap_err();
         assert_eq!(e, ApiError::ContextLengthExceeded { prompt_tokens: 10, max_tokens: 41, requested: 51, limit: 50 });
-        assert!(max_tokens_for(None, None, 50, &limits()).is_err());
+        let e = max_tokens_for(None, None, 50, &limits()).unwrap_err();
+        assert_eq!(e, ApiError::ContextLengthExceeded { prompt_tokens: 50, max_tokens: 1, requested: 51, limit: 50 });
     }
 
     #[test]

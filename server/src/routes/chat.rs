@@ -22,7 +22,7 @@ use crate::openai::{
 use crate::routes::{new_request_id, ApiJson, RequestId, RequestLogged};
 use crate::sse::{self, StreamFormat};
 use crate::state::{unix_now, AppState};
-use crate::validation::{chat_prompt, check_model, logprob_count, max_tokens_for, sample_count, sampling_params};
+use crate::validation::{chat_prompt, check_model, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params};
 
 /// Fields every response object of one request repeats.
 #[derive(Clone)]
@@ -56,7 +56,7 @@ pub fn include_usage(stream: bool, options: Option<&crate::openai::StreamOptions
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    ApiJson(req): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
     check_model(&state, req.model.as_deref())?;
@@ -78,7 +78,10 @@ pub async fn chat_completions(
     if requested_max == Some(0) {
         return Err(ApiError::invalid(max_param, format!("{max_param} = 0 is invalid on chat completions: at least 1")));
     }
-    let prompt = chat_prompt(&state, &req.messages)?;
+    let prompt = {
+        let (state, messages) = (Arc::clone(&state), std::mem::take(&mut req.messages));
+        off_the_runtime(&request_id, move || chat_prompt(&state, &messages)).await?
+    };
     params.max_tokens = max_tokens_for(requested_max, None, prompt.len(), &limits)?;
     params.logprobs = top_logprobs;
     let permit = state.admit(n)?;

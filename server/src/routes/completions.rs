@@ -20,7 +20,9 @@ use crate::routes::chat::{include_usage, ResponseMeta};
 use crate::routes::{ApiJson, RequestId, RequestLogged};
 use crate::sse::{self, StreamFormat};
 use crate::state::AppState;
-use crate::validation::{check_model, completion_prompts, logprob_count, max_tokens_for, sample_count, sampling_params, PromptTokens};
+use crate::validation::{
+    check_model, completion_prompts, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params, PromptTokens,
+};
 
 /// Per prompt: its token ids and the text `echo` returns.
 struct EchoedPrompt {
@@ -56,7 +58,10 @@ pub async fn completions(
     let logprobs = logprob_count("logprobs", req.logprobs)?;
     let base_params = sampling_params(&fields, limits.vocab_size)?;
     let n = sample_count(fields.n, &limits)?;
-    let prompts = completion_prompts(&state, &req.prompt, &limits)?;
+    let prompts = {
+        let (state, prompt) = (Arc::clone(&state), req.prompt.clone());
+        off_the_runtime(&request_id, move || completion_prompts(&state, &prompt, &limits)).await?
+    };
     let mut requests = Vec::with_capacity(prompts.len());
     for p in &prompts {
         let mut params = base_params.clone();

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::openai::ChatMessageIn;
-use crate::routes::ApiJson;
+use crate::routes::{ApiJson, RequestId};
 use crate::state::AppState;
-use crate::validation::{chat_prompt, check_model};
+use crate::validation::{chat_prompt, check_model, off_the_runtime};
 
 /// A text prompt (tokenized like `/v1/completions` text) or chat messages (rendered like
 /// `/v1/chat/completions`), not both.
@@ -42,13 +42,19 @@ pub struct DetokenizeResponse {
     pub prompt: String,
 }
 
-pub async fn tokenize(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<TokenizeRequest>) -> Result<Json<TokenizeResponse>, ApiError> {
+pub async fn tokenize(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    ApiJson(req): ApiJson<TokenizeRequest>,
+) -> Result<Json<TokenizeResponse>, ApiError> {
     check_model(&state, req.model.as_deref())?;
-    let tokens = match (&req.prompt, &req.messages) {
-        (Some(prompt), None) => state.tokenizer.encode(prompt, false).map_err(|e| ApiError::invalid("prompt", e.to_string()))?,
-        (None, Some(messages)) => chat_prompt(&state, messages)?,
-        _ => return Err(ApiError::invalid("prompt", "give exactly one of `prompt` (text) or `messages` (chat)")),
-    };
+    let worker_state = Arc::clone(&state);
+    let tokens = off_the_runtime(&request_id, move || match (&req.prompt, &req.messages) {
+        (Some(prompt), None) => worker_state.tokenizer.encode(prompt, false).map_err(|e| ApiError::invalid("prompt", e.to_string())),
+        (None, Some(messages)) => chat_prompt(&worker_state, messages),
+        _ => Err(ApiError::invalid("prompt", "give exactly one of `prompt` (text) or `messages` (chat)")),
+    })
+    .await?;
     Ok(Json(TokenizeResponse { count: tokens.len(), max_model_len: state.engine.limits().max_model_len, tokens }))
 }
 
