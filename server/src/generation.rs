@@ -13,11 +13,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::response::{IntoResponse, Response};
 use futures_util::stream::{select_all, BoxStream, Stream, StreamExt};
 use llmserve_engine::{EngineRequest, FinishReason, RequestStream, StreamEvent, TokenLogprob};
 
 use crate::error::ApiError;
 use crate::state::{AdmissionPermit, AppState};
+
+/// Marks a response whose request already wrote its log line (the request-id middleware logs
+/// refused requests that carry no such mark).
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLogged;
 
 /// An engine event tagged with its OpenAI choice index.
 pub struct ChoiceEvent {
@@ -168,6 +174,17 @@ impl Generation {
     pub fn engine_error(&self) -> Option<ApiError> {
         let message = self.choices.iter().find_map(|c| c.error.clone())?;
         Some(ApiError::Engine { request_id: self.request_id.clone(), message })
+    }
+
+    /// Reads every event (non-streamed responses). On an engine failure the request is logged and
+    /// its 500 response returned, marked as logged.
+    pub async fn run_to_end(&mut self) -> Result<(), Response> {
+        while self.next().await.is_some() {}
+        let Some(error) = self.engine_error() else { return Ok(()) };
+        self.finish_log("engine_error");
+        let mut response = error.into_response();
+        response.extensions_mut().insert(RequestLogged);
+        Err(response)
     }
 
     /// Time to the first token of any choice.

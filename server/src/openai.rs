@@ -34,119 +34,95 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// Sampling fields shared by both generation routes.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SamplingFields {
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    /// vLLM: 0 or -1 = off.
-    pub top_k: Option<i64>,
-    pub min_p: Option<f32>,
-    pub n: Option<u32>,
-    pub seed: Option<i64>,
-    pub stop: Option<StopField>,
-    pub stop_token_ids: Option<Vec<u32>>,
-    pub presence_penalty: Option<f32>,
-    pub frequency_penalty: Option<f32>,
-    pub repetition_penalty: Option<f32>,
-    /// Token id (as a string, OpenAI's encoding) → bias in −100..100.
-    pub logit_bias: Option<BTreeMap<String, f32>>,
-    pub ignore_eos: Option<bool>,
-    pub user: Option<String>,
-    pub stream: Option<bool>,
-    pub stream_options: Option<StreamOptions>,
+/// Calls `$callback! { <head> ; <the sampling fields both generation routes share> }`: the one
+/// list of those fields. (`#[serde(flatten)]` would drop `deny_unknown_fields` and the field paths
+/// of type errors, so the request structs repeat the fields through this macro instead.)
+macro_rules! with_sampling_fields {
+    ($callback:ident! { $($head:tt)* }) => {
+        $callback! { $($head)* ;
+            temperature: Option<f32>,
+            top_p: Option<f32>,
+            /// vLLM: 0 or -1 = off.
+            top_k: Option<i64>,
+            min_p: Option<f32>,
+            n: Option<u32>,
+            seed: Option<i64>,
+            stop: Option<StopField>,
+            stop_token_ids: Option<Vec<u32>>,
+            presence_penalty: Option<f32>,
+            frequency_penalty: Option<f32>,
+            repetition_penalty: Option<f32>,
+            /// Token id (as a string, OpenAI's encoding) → bias in −100..100.
+            logit_bias: Option<BTreeMap<String, f32>>,
+            ignore_eos: Option<bool>,
+            user: Option<String>,
+            stream: Option<bool>,
+            stream_options: Option<StreamOptions>,
+        }
+    };
 }
 
-/// `POST /v1/chat/completions` body.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ChatCompletionRequest {
-    pub model: Option<String>,
-    pub messages: Vec<ChatMessageIn>,
-    pub max_tokens: Option<u32>,
-    pub max_completion_tokens: Option<u32>,
-    /// Return the chosen tokens' logprobs.
-    pub logprobs: Option<bool>,
-    /// With `logprobs`: how many alternatives per position (0–20).
-    pub top_logprobs: Option<u32>,
-    // Flattening would disable deny_unknown_fields, so the shared fields are repeated here and
-    // gathered by `sampling()`.
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    pub top_k: Option<i64>,
-    pub min_p: Option<f32>,
-    pub n: Option<u32>,
-    pub seed: Option<i64>,
-    pub stop: Option<StopField>,
-    pub stop_token_ids: Option<Vec<u32>>,
-    pub presence_penalty: Option<f32>,
-    pub frequency_penalty: Option<f32>,
-    pub repetition_penalty: Option<f32>,
-    pub logit_bias: Option<BTreeMap<String, f32>>,
-    pub ignore_eos: Option<bool>,
-    pub user: Option<String>,
-    pub stream: Option<bool>,
-    pub stream_options: Option<StreamOptions>,
+/// Defines `SamplingFields` from the shared list.
+macro_rules! sampling_fields_struct {
+    (; $($(#[$sm:meta])* $sf:ident: $st:ty,)*) => {
+        /// Sampling fields shared by both generation routes.
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct SamplingFields {
+            $($(#[$sm])* pub $sf: $st,)*
+        }
+    };
 }
 
-/// `POST /v1/completions` body.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CompletionRequest {
-    pub model: Option<String>,
-    pub prompt: PromptInput,
-    pub max_tokens: Option<u32>,
-    /// Return the prompt (and, with `logprobs`, its logprobs) before the completion.
-    pub echo: Option<bool>,
-    /// Alternatives per position (0–20); `0` = only the chosen tokens' logprobs.
-    pub logprobs: Option<u32>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    pub top_k: Option<i64>,
-    pub min_p: Option<f32>,
-    pub n: Option<u32>,
-    pub seed: Option<i64>,
-    pub stop: Option<StopField>,
-    pub stop_token_ids: Option<Vec<u32>>,
-    pub presence_penalty: Option<f32>,
-    pub frequency_penalty: Option<f32>,
-    pub repetition_penalty: Option<f32>,
-    pub logit_bias: Option<BTreeMap<String, f32>>,
-    pub ignore_eos: Option<bool>,
-    pub user: Option<String>,
-    pub stream: Option<bool>,
-    pub stream_options: Option<StreamOptions>,
-}
+/// Defines a request struct with its own fields plus the shared ones, and `sampling()`.
+macro_rules! generation_request {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident: $t:ty,)* } ; $($(#[$sm:meta])* $sf:ident: $st:ty,)*) => {
+        $(#[$m])*
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+            $($(#[$sm])* pub $sf: $st,)*
+        }
 
-macro_rules! sampling_fields_of {
-    ($t:ty) => {
-        impl $t {
+        impl $name {
             /// The sampling fields shared by both routes.
             pub fn sampling(&self) -> SamplingFields {
-                SamplingFields {
-                    temperature: self.temperature,
-                    top_p: self.top_p,
-                    top_k: self.top_k,
-                    min_p: self.min_p,
-                    n: self.n,
-                    seed: self.seed,
-                    stop: self.stop.clone(),
-                    stop_token_ids: self.stop_token_ids.clone(),
-                    presence_penalty: self.presence_penalty,
-                    frequency_penalty: self.frequency_penalty,
-                    repetition_penalty: self.repetition_penalty,
-                    logit_bias: self.logit_bias.clone(),
-                    ignore_eos: self.ignore_eos,
-                    user: self.user.clone(),
-                    stream: self.stream,
-                    stream_options: self.stream_options.clone(),
-                }
+                SamplingFields { $($sf: Clone::clone(&self.$sf),)* }
             }
         }
     };
 }
-sampling_fields_of!(ChatCompletionRequest);
-sampling_fields_of!(CompletionRequest);
+
+with_sampling_fields!(sampling_fields_struct! {});
+
+with_sampling_fields!(generation_request! {
+    /// `POST /v1/chat/completions` body.
+    #[derive(Clone, Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    ChatCompletionRequest {
+        model: Option<String>,
+        messages: Vec<ChatMessageIn>,
+        max_tokens: Option<u32>,
+        max_completion_tokens: Option<u32>,
+        /// Return the chosen tokens' logprobs.
+        logprobs: Option<bool>,
+        /// With `logprobs`: how many alternatives per position (0–20).
+        top_logprobs: Option<u32>,
+    }
+});
+
+with_sampling_fields!(generation_request! {
+    /// `POST /v1/completions` body.
+    #[derive(Clone, Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    CompletionRequest {
+        model: Option<String>,
+        prompt: PromptInput,
+        max_tokens: Option<u32>,
+        /// Return the prompt (and, with `logprobs`, its logprobs) before the completion.
+        echo: Option<bool>,
+        /// Alternatives per position (0–20); `0` = only the chosen tokens' logprobs.
+        logprobs: Option<u32>,
+    }
+});
 
 /// `prompt`: a string, several strings, token ids, or several token-id lists.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -19,7 +19,7 @@ use crate::openai::{
     AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatDelta,
     UsageBody,
 };
-use crate::routes::{new_request_id, ApiJson, RequestId, RequestLogged};
+use crate::routes::{new_request_id, ApiJson, RequestId};
 use crate::sse::{self, StreamFormat};
 use crate::state::{unix_now, AppState};
 use crate::validation::{chat_prompt, check_model, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params};
@@ -92,12 +92,8 @@ pub async fn chat_completions(
         let format = ChatStream { meta, state: Arc::clone(&state), include_usage, logprobs: top_logprobs.is_some() };
         return Ok(sse::stream_generation(generation, format, include_usage));
     }
-    while generation.next().await.is_some() {}
-    if let Some(error) = generation.engine_error() {
-        generation.finish_log("engine_error");
-        let mut response = error.into_response();
-        response.extensions_mut().insert(RequestLogged);
-        return Ok(response);
+    if let Err(engine_failure) = generation.run_to_end().await {
+        return Ok(engine_failure);
     }
     let choices = generation
         .choices

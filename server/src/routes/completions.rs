@@ -17,7 +17,7 @@ use crate::generation::{ChoiceEvent, ChoiceState, Generation};
 use crate::logprobs::CompletionLogprobsBuilder;
 use crate::openai::{CompletionChoice, CompletionRequest, CompletionResponse, UsageBody};
 use crate::routes::chat::{include_usage, ResponseMeta};
-use crate::routes::{ApiJson, RequestId, RequestLogged};
+use crate::routes::{ApiJson, RequestId};
 use crate::sse::{self, StreamFormat};
 use crate::state::AppState;
 use crate::validation::{
@@ -82,12 +82,8 @@ pub async fn completions(
         let format = CompletionStream { meta, state: Arc::clone(&state), include_usage, logprobs: logprobs.is_some(), echoed, builders };
         return Ok(sse::stream_generation(generation, format, include_usage));
     }
-    while generation.next().await.is_some() {}
-    if let Some(error) = generation.engine_error() {
-        generation.finish_log("engine_error");
-        let mut response = error.into_response();
-        response.extensions_mut().insert(RequestLogged);
-        return Ok(response);
+    if let Err(engine_failure) = generation.run_to_end().await {
+        return Ok(engine_failure);
     }
     let choices = generation
         .choices

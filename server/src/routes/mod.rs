@@ -22,6 +22,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::generation::RequestLogged;
 use crate::state::AppState;
 
 /// The request's id (from `X-Request-ID` or generated), in the request's extensions.
@@ -94,9 +95,6 @@ async fn request_context(State(state): State<Arc<AppState>>, mut request: Reques
     response
 }
 
-/// Marks a response whose request already wrote its log line.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestLogged;
 
 /// A JSON body parsed into `T`, every failure an [`ApiError`] (413 over the size limit; 400 with
 /// the offending field in `param` otherwise).
