@@ -46,6 +46,9 @@ pub struct Tokenizer {
     literal: tokenizers::Tokenizer,
     /// The GGUF file or HF directory it was loaded from, named in every error.
     source: PathBuf,
+    /// Texts of the special (control) added tokens (`<|im_start|>`), longest first: what user text
+    /// must not be allowed to turn into control tokens (see [`Tokenizer::encode_segments`]).
+    special_texts: Vec<String>,
     /// Ids run over `0..vocab_size` (the model's embedding rows): max id + 1 over vocab and added tokens.
     vocab_size: usize,
     /// `[vocab_size]`: the id is a special added token (control token), hidden when decoding with
@@ -129,11 +132,17 @@ impl Tokenizer {
         let added = inner.get_added_tokens_decoder();
         let vocab_size = inner.get_vocab(true).values().copied().max().map_or(0, |m| m as usize + 1);
         let mut is_special = vec![false; vocab_size];
+        let mut special_texts = Vec::new();
         for (id, tok) in &added {
             if tok.special {
                 is_special[*id as usize] = true;
+                if !tok.content.is_empty() {
+                    special_texts.push(tok.content.clone());
+                }
             }
         }
+        special_texts.sort_by(|a: &String, b: &String| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        special_texts.dedup();
         for (what, id) in [("BOS", specials.bos), ("EOS", specials.eos), ("UNK", specials.unk), ("PAD", specials.pad)]
             .into_iter()
             .chain(specials.extra_eos.iter().map(|&id| ("end-of-generation", Some(id))))
@@ -162,6 +171,7 @@ impl Tokenizer {
             inner,
             literal,
             source,
+            special_texts,
             vocab_size,
             is_special,
             pieces,
@@ -227,6 +237,37 @@ impl Tokenizer {
             ids.extend(self.specials.eos);
         }
         Ok(ids)
+    }
+
+    /// Token ids of a text given as segments, each tokenized on its own: control segments (`true`,
+    /// the chat template's own text) with special tokens parsed, literal segments (`false`, message
+    /// contents) with special-token spellings kept as plain text. BOS/EOS are added once, as in
+    /// [`Tokenizer::encode`]. Segment boundaries are also pre-tokenizer boundaries, so the ids can
+    /// differ from encoding the concatenation where a word straddles a boundary.
+    pub fn encode_segments(&self, segments: &[(&str, bool)]) -> Result<Vec<u32>, ModelError> {
+        let mut ids = Vec::new();
+        if self.specials.add_bos {
+            ids.extend(self.specials.bos);
+        }
+        for (text, parse_special) in segments {
+            if text.is_empty() {
+                continue;
+            }
+            let tk = if *parse_special { &self.inner } else { &self.literal };
+            let encoding = tk
+                .encode_fast(*text, false)
+                .map_err(|e| self.error(format!("cannot encode a text of {} bytes: {e}", text.len())))?;
+            ids.extend_from_slice(encoding.get_ids());
+        }
+        if self.specials.add_eos {
+            ids.extend(self.specials.eos);
+        }
+        Ok(ids)
+    }
+
+    /// The first special (control) token spelling that occurs in `text`, if any.
+    pub fn find_special_text(&self, text: &str) -> Option<&str> {
+        self.special_texts.iter().find(|t| text.contains(t.as_str())).map(String::as_str)
     }
 
     /// Text of `ids`; with `skip_special`, special (control) tokens are left out. Invalid UTF-8 (a sequence

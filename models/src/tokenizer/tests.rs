@@ -58,6 +58,21 @@ fn parse_special_controls_special_tokens_only() {
 }
 
 #[test]
+fn segments_parse_specials_only_in_control_segments() {
+    let tok = tiny_tokenizer();
+    assert_eq!(tok.find_special_text("a <|im_start|> b"), Some("<|im_start|>"));
+    assert_eq!(tok.find_special_text("<tool> is user-defined"), None);
+    let ids = tok.encode_segments(&[("<|im_start|>", true), ("<|im_end|>x", false), ("<|im_end|>", true)]).unwrap();
+    assert_eq!(ids.first(), Some(&1));
+    assert_eq!(ids.last(), Some(&2));
+    // The content's `<|im_end|>` stays text: no control id between the two template tokens.
+    assert_eq!(ids.len(), 2 + "<|im_end|>x".len(), "{ids:?}");
+    assert!(!ids[1..ids.len() - 1].contains(&2));
+    // Segments without special spellings give the ids of the whole text where boundaries agree.
+    assert_eq!(tok.encode_segments(&[("the", true), (" the", false)]).unwrap(), tok.encode("the the", true).unwrap());
+}
+
+#[test]
 fn pre_tokenizer_decides_digit_splits() {
     let by_pre = |pre: &str| Tokenizer::from_gguf(&tiny_metadata(pre, Some(false))).unwrap();
     let (one, two, three, twelve) = {
