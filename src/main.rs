@@ -34,6 +34,10 @@ enum Command {
     Simulate(cli::simulate::SimulateArgs),
     /// Time real CPU forward steps on a grid of batch shapes and fit the simulator's cost model.
     CalibrateCostModel(cli::calibrate::CalibrateArgs),
+    /// API keys for the tenants file (`keys new` prints a fresh key once and its hash line).
+    Keys(cli::keys::KeysArgs),
+    /// Precision / recall of the safety detectors on the labelled evaluation set.
+    SafetyEval(cli::safety_eval::SafetyEvalArgs),
 }
 
 fn main() {
@@ -49,6 +53,8 @@ fn main() {
         Command::Export(a) => cli::export::run(a),
         Command::Simulate(a) => cli::simulate::run(a),
         Command::CalibrateCostModel(a) => cli::calibrate::run(a),
+        Command::Keys(a) => cli::keys::run(a),
+        Command::SafetyEval(a) => cli::safety_eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -5,7 +5,7 @@
 //! `model_not_found`) and vLLM's server where OpenAI has no case (payload too large, overloaded).
 //! Engine failures carry the request id so an operator can find the log line.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use llmserve_engine::EngineError;
 use serde_json::json;
@@ -40,6 +40,23 @@ pub enum ApiError {
     /// The route exists but not for this method.
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
+    /// No API key, a malformed `Authorization` header, or a key no tenant has.
+    #[error("{message}")]
+    Unauthorized { message: String },
+    /// The tenant may not use the requested model (answered like an unknown model, as OpenAI does).
+    #[error("the model `{requested}` does not exist or you do not have access to it")]
+    ModelNotAccessible { requested: String },
+    /// Over a tenant's requests-per-minute, tokens-per-minute or concurrency limit. `limit_type` is
+    /// OpenAI's `type` (`requests` or `tokens`); `headers` carry `x-ratelimit-*` and `retry-after`.
+    #[error("{message}")]
+    RateLimited { limit_type: &'static str, message: String, headers: Vec<(HeaderName, HeaderValue)> },
+    /// A safety filter refused the input (`code`: `prompt_injection_detected`, `content_filter`,
+    /// `input_limit_exceeded`).
+    #[error("{message}")]
+    SafetyBlocked { code: &'static str, message: String, param: Option<String> },
+    /// A fail-closed safety check could not run (the moderation service is down or slow).
+    #[error("the safety check `{filter}` is unavailable ({reason}); the request was refused (fail-closed)")]
+    SafetyUnavailable { filter: &'static str, reason: String },
 }
 
 impl ApiError {
@@ -51,8 +68,13 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidRequest { .. } | ApiError::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
-            ApiError::ModelNotFound { .. } | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::InvalidRequest { .. } | ApiError::ContextLengthExceeded { .. } | ApiError::SafetyBlocked { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::ModelNotFound { .. } | ApiError::ModelNotAccessible { .. } | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::SafetyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,8 +90,13 @@ impl ApiError {
             | ApiError::ModelNotFound { .. }
             | ApiError::PayloadTooLarge { .. }
             | ApiError::NotFound { .. }
-            | ApiError::MethodNotAllowed { .. } => "invalid_request_error",
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::Unauthorized { .. }
+            | ApiError::ModelNotAccessible { .. }
+            | ApiError::SafetyBlocked { .. } => "invalid_request_error",
+            ApiError::RateLimited { limit_type, .. } => limit_type,
             ApiError::Overloaded { .. } | ApiError::ShuttingDown => "server_overloaded",
+            ApiError::SafetyUnavailable { .. } => "server_error",
             ApiError::Engine { .. } => "server_error",
         }
     }
@@ -86,6 +113,11 @@ impl ApiError {
             ApiError::Engine { .. } => "engine_error",
             ApiError::NotFound { .. } => "unknown_url",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Unauthorized { .. } => "invalid_api_key",
+            ApiError::ModelNotAccessible { .. } => "model_not_found",
+            ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::SafetyBlocked { code, .. } => code,
+            ApiError::SafetyUnavailable { .. } => "safety_check_unavailable",
         })
     }
 
@@ -94,7 +126,8 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { param, .. } => param.as_deref(),
             ApiError::ContextLengthExceeded { .. } => Some("messages"),
-            ApiError::ModelNotFound { .. } => Some("model"),
+            ApiError::ModelNotFound { .. } | ApiError::ModelNotAccessible { .. } => Some("model"),
+            ApiError::SafetyBlocked { param, .. } => param.as_deref(),
             _ => None,
         }
     }
@@ -136,6 +169,14 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        if let ApiError::RateLimited { headers, .. } = &self {
+            for (name, value) in headers {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if let ApiError::Unauthorized { .. } = &self {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let ApiError::ShuttingDown = &self {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -161,6 +202,21 @@ mod tests {
             (ApiError::PayloadTooLarge { limit: 5 }, 413, None, Some("payload_too_large")),
             (ApiError::Overloaded { in_flight: 3, limit: 2, retry_after_s: 1 }, 503, None, Some("server_overloaded")),
             (ApiError::Engine { request_id: "r".into(), message: "m".into() }, 500, None, Some("engine_error")),
+            (ApiError::Unauthorized { message: "no".into() }, 401, None, Some("invalid_api_key")),
+            (ApiError::ModelNotAccessible { requested: "x".into() }, 404, Some("model"), Some("model_not_found")),
+            (
+                ApiError::RateLimited { limit_type: "tokens", message: "slow down".into(), headers: Vec::new() },
+                429,
+                None,
+                Some("rate_limit_exceeded"),
+            ),
+            (
+                ApiError::SafetyBlocked { code: "prompt_injection_detected", message: "no".into(), param: Some("messages[0].content".into()) },
+                400,
+                Some("messages[0].content"),
+                Some("prompt_injection_detected"),
+            ),
+            (ApiError::SafetyUnavailable { filter: "moderation", reason: "timeout".into() }, 503, None, Some("safety_check_unavailable")),
         ];
         for (error, status, param, code) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
@@ -179,6 +235,16 @@ mod tests {
         let m = e.to_string();
         assert!(m.contains("120") && m.contains("150") && m.contains("100") && m.contains("50"), "{m}");
         assert_eq!(e.code(), Some("context_length_exceeded"));
+    }
+
+    #[test]
+    fn rate_limited_carries_its_headers_and_type() {
+        let headers = vec![(HeaderName::from_static("retry-after"), HeaderValue::from_static("3"))];
+        let e = ApiError::RateLimited { limit_type: "requests", message: "m".into(), headers };
+        assert_eq!(e.body()["error"]["type"], "requests");
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "3");
     }
 
     #[test]

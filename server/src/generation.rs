@@ -8,16 +8,27 @@
 //! step) and a released admission slot. Timing definitions follow vLLM: TTFT from the request's
 //! arrival to a choice's first token, inter-token latency between a choice's token deliveries,
 //! e2e latency from arrival to the choice's end.
+//!
+//! Output safety sits here, between the engine and both response shapes: each choice's text goes
+//! through its profile's [`OutputPipeline`] (hold-back, redaction, block) and, when configured, the
+//! external moderation hook, before any route sees it. A choice a filter stops ends with
+//! `finish_reason: content_filter`; when every choice has ended so, the engine requests are dropped
+//! (aborted). At the end the tenant's token reservation is reconciled with the real usage.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{select_all, BoxStream, Stream, StreamExt};
-use llmserve_engine::{EngineRequest, FinishReason, RequestStream, StreamEvent, TokenLogprob};
+use llmserve_engine::{EngineRequest, FinishReason, RequestStream, StreamEvent, TokenLogprob, Usage};
 
+use crate::access::{RequestAccess, ANONYMOUS};
 use crate::error::ApiError;
+use crate::rate_limit::TokenReservation;
+use crate::safety::chain::{moderate_output, OutputPipeline, PipelineStep, SafetyRecorder};
+use crate::safety::moderation::ModerationHook;
 use crate::state::{AdmissionPermit, AppState};
 
 /// Marks a response whose request already wrote its log line (the request-id middleware logs
@@ -60,6 +71,20 @@ pub struct Generation {
     num_finished: usize,
     logged: bool,
     _permit: AdmissionPermit,
+    /// Tenant name for metrics and logs.
+    tenant: Arc<str>,
+    /// Tokens reserved against the tenant's per-minute limit; reconciled at the end.
+    reservation: Option<TokenReservation>,
+    /// Per choice: its output filters (`None` = text passes as generated).
+    output: Vec<Option<OutputPipeline>>,
+    /// The moderation hook when it checks output, with the recorder of its events.
+    moderation: Option<(Arc<ModerationHook>, SafetyRecorder)>,
+    /// Per choice: bytes of text already passed by output moderation.
+    moderated_len: Vec<usize>,
+    /// Per choice: ended by a safety filter (later engine events of it are ignored).
+    stopped: Vec<bool>,
+    /// Screened events not yet handed out.
+    pending: VecDeque<ChoiceEvent>,
 }
 
 impl Generation {
@@ -96,7 +121,26 @@ impl Generation {
             num_finished: 0,
             logged: false,
             _permit: permit,
+            tenant: Arc::from(ANONYMOUS),
+            reservation: None,
+            output: Vec::new(),
+            moderation: None,
+            moderated_len: Vec::new(),
+            stopped: Vec::new(),
+            pending: VecDeque::new(),
         })
+    }
+
+    /// Attaches the caller's tenant, token reservation and output safety (profile of `access`).
+    pub fn with_access(mut self, access: &RequestAccess, recorder: SafetyRecorder, reservation: Option<TokenReservation>) -> Generation {
+        let k = self.choices.len();
+        self.tenant = Arc::clone(&access.tenant_label);
+        self.reservation = reservation;
+        self.output = (0..k).map(|_| OutputPipeline::new(&access.profile, recorder.clone())).collect();
+        self.moderation = access.profile.output_moderation.as_ref().map(|hook| (Arc::clone(hook), recorder));
+        self.moderated_len = vec![0; k];
+        self.stopped = vec![false; k];
+        self
     }
 
     /// Whether every choice has finished.
@@ -104,19 +148,108 @@ impl Generation {
         self.num_finished == self.choices.len()
     }
 
-    /// The next event, already applied to its choice's state and the metrics; `None` at the end.
+    /// The next event, screened by the output filters and applied to its choice's state and the
+    /// metrics; `None` at the end.
     pub async fn next(&mut self) -> Option<ChoiceEvent> {
-        let event = self.events.as_mut()?.next().await;
-        match event {
-            Some(e) => {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
                 self.apply(&e);
-                Some(e)
+                return Some(e);
             }
-            None => {
-                self.events = None;
-                None
+            match self.events.as_mut()?.next().await {
+                Some(e) => {
+                    self.screen(e).await;
+                    if !self.stopped.is_empty() && self.stopped.iter().all(|s| *s) {
+                        // Every choice was stopped by a filter: abort the engine requests.
+                        self.events = None;
+                    }
+                }
+                None => {
+                    self.events = None;
+                    return self.pending.pop_front().inspect(|e| self.apply(e));
+                }
             }
         }
+    }
+
+    /// Passes `e` through its choice's output filters into `pending`.
+    async fn screen(&mut self, e: ChoiceEvent) {
+        let c = e.choice;
+        if self.stopped.get(c).copied().unwrap_or(false) {
+            return;
+        }
+        let filtered = self.output.get(c).is_some_and(Option::is_some) || self.moderation.is_some();
+        if !filtered {
+            self.pending.push_back(e);
+            return;
+        }
+        match e.event {
+            StreamEvent::Tokens { index, token_ids, text, logprobs } => {
+                let step = match self.output.get_mut(c).and_then(Option::as_mut) {
+                    Some(p) => p.push(&text),
+                    None => PipelineStep { text, stop: false },
+                };
+                let moderation_ok = step.stop || self.moderate(c, &step.text, false).await;
+                // Text the moderation service flagged is withheld.
+                let text = if moderation_ok { step.text } else { String::new() };
+                let tokens = token_ids.len();
+                self.pending.push_back(ChoiceEvent { choice: c, event: StreamEvent::Tokens { index, token_ids, text, logprobs } });
+                if step.stop || !moderation_ok {
+                    self.stop_choice(c, index, tokens);
+                }
+            }
+            StreamEvent::Finished { index, reason, usage } => {
+                let step = match self.output.get_mut(c).and_then(Option::as_mut) {
+                    Some(p) => p.finish(),
+                    None => PipelineStep::default(),
+                };
+                let moderation_ok = step.stop || self.moderate(c, &step.text, true).await;
+                if moderation_ok && !step.text.is_empty() {
+                    let event = StreamEvent::Tokens { index, token_ids: Vec::new(), text: step.text, logprobs: None };
+                    self.pending.push_back(ChoiceEvent { choice: c, event });
+                }
+                if step.stop || !moderation_ok {
+                    self.stop_choice(c, index, 0);
+                } else {
+                    self.pending.push_back(ChoiceEvent { choice: c, event: StreamEvent::Finished { index, reason, usage } });
+                }
+            }
+            event => self.pending.push_back(ChoiceEvent { choice: c, event }),
+        }
+    }
+
+    /// Whether choice `c` may go on after `new_text`: output moderation runs every
+    /// `output_interval_chars` of new text and once at the end (`last`).
+    async fn moderate(&mut self, c: usize, new_text: &str, last: bool) -> bool {
+        let Some((hook, recorder)) = &self.moderation else { return true };
+        let Some(choice) = self.choices.get(c) else { return true };
+        let total = choice.text.len() + new_text.len();
+        let checked = self.moderated_len.get(c).copied().unwrap_or(0);
+        let due = if last { total > checked } else { total - checked >= hook.config().output_interval_chars };
+        if !due {
+            return true;
+        }
+        let text = format!("{}{}", choice.text, new_text);
+        if let Some(m) = self.moderated_len.get_mut(c) {
+            *m = total;
+        }
+        let (hook, recorder) = (Arc::clone(hook), recorder.clone());
+        moderate_output(&hook, &text, &recorder).await
+    }
+
+    /// Ends choice `c` (engine sample `index`) with `content_filter`; `extra_tokens` were just
+    /// queued and are not yet counted in its state.
+    fn stop_choice(&mut self, c: usize, index: usize, extra_tokens: usize) {
+        let Some(choice) = self.choices.get(c) else { return };
+        if let Some(s) = self.stopped.get_mut(c) {
+            *s = true;
+        }
+        let usage = Usage {
+            prompt_tokens: choice.prompt_tokens,
+            completion_tokens: choice.num_tokens + extra_tokens,
+            ..Usage::default()
+        };
+        self.pending.push_back(ChoiceEvent { choice: c, event: StreamEvent::Finished { index, reason: FinishReason::ContentFilter, usage } });
     }
 
     fn apply(&mut self, e: &ChoiceEvent) {
@@ -202,11 +335,18 @@ impl Generation {
         let metrics = &self.state.metrics;
         metrics.prompt_tokens.inc_by(usage.prompt_tokens as u64);
         metrics.generation_tokens.inc_by(usage.completion_tokens as u64);
+        metrics.tenant_tokens.with_label_values(&[&self.tenant, "prompt"]).inc_by(usage.prompt_tokens as u64);
+        metrics.tenant_tokens.with_label_values(&[&self.tenant, "completion"]).inc_by(usage.completion_tokens as u64);
+        if let Some(reservation) = self.reservation.take() {
+            // A request cut short (disconnect, filter) used fewer tokens than it reserved: refund.
+            reservation.reconcile((usage.prompt_tokens + usage.completion_tokens) as u64, self.state.access.limiters.now());
+        }
         let reasons: Vec<&str> = self.choices.iter().map(|c| c.finish_reason.map_or("none", FinishReason::as_str)).collect();
         tracing::info!(
             target: "llmserve::request",
             request_id = %self.request_id,
             route = self.route,
+            tenant = %self.tenant,
             model = %self.state.config.model_id,
             status,
             finish_reasons = %reasons.join(","),

@@ -12,14 +12,19 @@
 //! [`serve`] runs the server until a shutdown signal, then drains: new requests get 503, the
 //! listener closes, in-flight requests finish within `shutdown_timeout`, and what is left is aborted.
 
+pub mod access;
+pub mod auth;
 pub mod error;
 pub mod generation;
 pub mod logprobs;
 pub mod metrics;
 pub mod openai;
+pub mod rate_limit;
 pub mod routes;
+pub mod safety;
 pub mod sse;
 pub mod state;
+pub mod tenants;
 pub mod validation;
 
 use std::future::Future;
@@ -71,6 +76,39 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
     tracing::info!("server stopped");
     result
+}
+
+/// Installs a SIGHUP handler now (inside a tokio runtime) and returns the future that reloads the
+/// tenants file on every SIGHUP for as long as it runs. In-flight requests keep the configuration
+/// they started with; a bad file keeps the old one and logs why.
+#[cfg(unix)]
+pub fn watch_sighup(state: Arc<AppState>) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    Ok(async move {
+        while hangups.recv().await.is_some() {
+            reload_access(&state);
+        }
+    })
+}
+
+/// Without Unix signals there is nothing to watch.
+#[cfg(not(unix))]
+pub fn watch_sighup(_state: Arc<AppState>) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(std::future::pending::<()>())
+}
+
+/// One reload of the tenants file, logged and counted.
+pub fn reload_access(state: &AppState) {
+    match state.access.reload() {
+        Ok(tenants) => {
+            state.metrics.config_reloads.with_label_values(&["ok"]).inc();
+            tracing::info!(tenants, "tenants file reloaded");
+        }
+        Err(e) => {
+            state.metrics.config_reloads.with_label_values(&["error"]).inc();
+            tracing::error!(error = %e, "tenants file NOT reloaded: keeping the previous configuration");
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -55,7 +55,23 @@ pub struct Metrics {
     prefix_cache_hits: IntCounter,
     engine_step_errors: IntCounter,
     engine_alive: IntGauge,
+    /// Safety-chain findings by tenant, filter and action taken.
+    pub safety_events: IntCounterVec,
+    /// Requests refused by a tenant's limits, by tenant and limit kind (requests, tokens, concurrency).
+    pub rate_limited: IntCounterVec,
+    /// Requests refused by authentication, by reason (missing, malformed, invalid).
+    pub auth_failures: IntCounterVec,
+    /// Generation requests by tenant and HTTP status (billing and per-tenant dashboards).
+    pub tenant_requests: IntCounterVec,
+    /// Tokens of answered generation requests by tenant and kind (prompt, completion).
+    pub tenant_tokens: IntCounterVec,
+    /// Tenants-file reloads by result (ok, error).
+    pub config_reloads: IntCounterVec,
     seen: Mutex<EngineCountersSeen>,
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter")
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
@@ -121,6 +137,28 @@ impl Metrics {
             prefix_cache_hits: counter("llmserve_prefix_cache_hits_total", "Prompt tokens whose KV came from the prefix cache."),
             engine_step_errors: counter("llmserve_engine_step_errors_total", "Engine steps that failed (their requests ended with an error)."),
             engine_alive: gauge("llmserve_engine_alive", "1 while the engine loop runs."),
+            safety_events: counter_vec(
+                "llmserve_safety_events_total",
+                "Safety-filter findings by tenant, filter and the action taken (block, redact, flag, allow, fail_open, fail_closed).",
+                &["tenant", "filter", "action"],
+            ),
+            rate_limited: counter_vec(
+                "llmserve_rate_limited_total",
+                "Requests refused with 429 by a tenant limit (requests, tokens, concurrency).",
+                &["tenant", "kind"],
+            ),
+            auth_failures: counter_vec("llmserve_auth_failures_total", "Requests refused with 401, by reason.", &["reason"]),
+            tenant_requests: counter_vec(
+                "llmserve_tenant_requests_total",
+                "Generation requests by tenant and HTTP status (`anonymous` when the server runs open).",
+                &["tenant", "status"],
+            ),
+            tenant_tokens: counter_vec(
+                "llmserve_tenant_tokens_total",
+                "Tokens of answered generation requests by tenant and kind (prompt, completion).",
+                &["tenant", "kind"],
+            ),
+            config_reloads: counter_vec("llmserve_config_reloads_total", "Tenants-file reloads (SIGHUP) by result.", &["result"]),
             seen: Mutex::new(EngineCountersSeen::default()),
         };
         let build_info = IntGaugeVec::new(
@@ -149,6 +187,12 @@ impl Metrics {
             Box::new(m.prefix_cache_hits.clone()),
             Box::new(m.engine_step_errors.clone()),
             Box::new(m.engine_alive.clone()),
+            Box::new(m.safety_events.clone()),
+            Box::new(m.rate_limited.clone()),
+            Box::new(m.auth_failures.clone()),
+            Box::new(m.tenant_requests.clone()),
+            Box::new(m.tenant_tokens.clone()),
+            Box::new(m.config_reloads.clone()),
             Box::new(build_info),
         ];
         for c in collectors {

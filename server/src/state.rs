@@ -12,6 +12,7 @@ use llmserve_engine::EngineHandle;
 use llmserve_models::chat_template::ChatTemplate;
 use llmserve_models::tokenizer::Tokenizer;
 
+use crate::access::AccessControl;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -59,7 +60,10 @@ pub struct AppState {
     pub tokenizer: Arc<Tokenizer>,
     /// The model's chat template; `None` = chat completions are refused with the reason.
     pub chat_template: Option<ChatTemplate>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// Keys, tenants, rate limiters and safety profiles (open with the `default` profile unless
+    /// [`AppState::with_access`] says otherwise).
+    pub access: AccessControl,
     /// Unix time the server started (`created` of the model card).
     pub started_at: u64,
     in_flight: AtomicUsize,
@@ -87,17 +91,24 @@ pub fn unix_now() -> u64 {
 
 impl AppState {
     pub fn new(config: ServerConfig, engine: EngineHandle, tokenizer: Arc<Tokenizer>, chat_template: Option<ChatTemplate>) -> AppState {
-        let metrics = Metrics::new(&config.model_id, crate::version());
+        let metrics = Arc::new(Metrics::new(&config.model_id, crate::version()));
         AppState {
             config,
             engine,
             tokenizer,
             chat_template,
             metrics,
+            access: AccessControl::open("default").expect("the built-in `default` profile exists"),
             started_at: unix_now(),
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         }
+    }
+
+    /// Replaces the access configuration (before the state is shared).
+    pub fn with_access(mut self, access: AccessControl) -> AppState {
+        self.access = access;
+        self
     }
 
     /// Admits `samples` more generation samples, or refuses: 503 while shutting down or when the

@@ -13,6 +13,8 @@ use llmserve_models::chat_template::ChatMessage;
 use llmserve_scheduler::SamplingParams;
 
 use crate::error::ApiError;
+use crate::safety::filter::InputText;
+use crate::safety::isolation::{isolated_chat_tokens, IsolationError};
 use crate::openai::{ChatMessageIn, MessageContent, PromptInput, SamplingFields};
 use crate::state::AppState;
 
@@ -84,15 +86,25 @@ pub fn chat_messages(messages: &[ChatMessageIn]) -> Result<Vec<ChatMessage>, Api
     Ok(out)
 }
 
-/// Renders and tokenizes a chat request.
-pub fn chat_prompt(state: &AppState, messages: &[ChatMessageIn]) -> Result<Vec<u32>, ApiError> {
-    let messages = chat_messages(messages)?;
+/// Renders and tokenizes a chat request; special tokens come only from the template, never from
+/// message content (see [`crate::safety::isolation`]).
+pub fn chat_prompt(state: &AppState, messages: &[ChatMessage]) -> Result<Vec<u32>, ApiError> {
     let template = state.chat_template.as_ref().ok_or_else(|| {
         ApiError::invalid("messages", "this model has no chat template; use /v1/completions with a raw prompt")
     })?;
-    let text = template.render(&messages, true).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
-    let ids = state.tokenizer.encode(&text, true).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
-    Ok(ids)
+    isolated_chat_tokens(template, &state.tokenizer, messages).map_err(|e| match e {
+        IsolationError::CannotIsolate { message, .. } => ApiError::invalid(format!("messages[{message}].content"), e.to_string()),
+        other => ApiError::invalid("messages", other.to_string()),
+    })
+}
+
+/// The caller-written texts of a chat request, as the safety chain sees them.
+pub fn chat_input_texts(messages: &[ChatMessage]) -> Vec<InputText> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| InputText { param: format!("messages[{i}].content"), role: Some(m.role.clone()), text: m.content.clone() })
+        .collect()
 }
 
 /// One prompt of a completions request: its text when given as text, and its tokens.

@@ -2,8 +2,11 @@
 //! when missing). Every flag is also an `LLMSERVE_*` environment variable. Logs are JSON lines on
 //! stdout (`--log-format text` for humans; filter with `LLMSERVE_LOG`, e.g. `info,llmserve=debug`).
 //! SIGINT / SIGTERM drain: new requests get 503, in-flight ones finish within `--shutdown-timeout`.
+//! Access: `--tenants FILE` (keys, limits, safety profiles per tenant; reloaded on SIGHUP) or
+//! `--api-key KEY`; with neither the server runs open and says so loudly.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +17,8 @@ use llmserve_engine::{CpuBackendConfig, EngineConfig, EngineHandle};
 use llmserve_models::chat_template::ChatTemplate;
 use llmserve_models::model::LoadedModel;
 use llmserve_scheduler::{PolicyKind, SchedulerConfig};
+use llmserve_server::access::{AccessControl, AccessMode};
+use llmserve_server::rate_limit::MonotonicClock;
 use llmserve_server::{AppState, ServerConfig};
 
 use super::model_args::ModelArgs;
@@ -72,6 +77,33 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LLMSERVE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Tenants file (TOML): API-key hashes, rate limits, priorities, models and safety profiles per
+    /// tenant. Reloaded on SIGHUP (a bad file keeps the old configuration).
+    #[arg(long, env = "LLMSERVE_TENANTS", conflicts_with = "api_key")]
+    pub tenants: Option<PathBuf>,
+    /// One API key every request must send (`Authorization: Bearer KEY`); no limits.
+    #[arg(long, env = "LLMSERVE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Safety profile without a tenants file: default (input limits, injection flagged), strict
+    /// (injection blocked, PII redacted in output) or off.
+    #[arg(long, env = "LLMSERVE_SAFETY_PROFILE", default_value = "default")]
+    pub safety_profile: String,
+}
+
+/// The access configuration the flags ask for.
+fn access_control(args: &ServeArgs) -> Result<AccessControl> {
+    let access = match (&args.tenants, &args.api_key) {
+        (Some(path), _) => {
+            if args.safety_profile != "default" {
+                bail!("--safety-profile applies without a tenants file; with --tenants each tenant names its `safety_profile`");
+            }
+            AccessControl::from_file(path, Arc::new(MonotonicClock::new()))?
+        }
+        (None, Some(key)) if key.trim().is_empty() => bail!("--api-key is empty"),
+        (None, Some(key)) => AccessControl::single_key(key, &args.safety_profile)?,
+        (None, None) => AccessControl::open(&args.safety_profile)?,
+    };
+    Ok(access)
 }
 
 fn init_logging(format: LogFormat) {
@@ -127,6 +159,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if !(args.shutdown_timeout.is_finite() && args.shutdown_timeout >= 0.0) {
         bail!("--shutdown-timeout must be a non-negative number of seconds, got {}", args.shutdown_timeout);
     }
+    let access = access_control(&args)?;
     let model = args.model.load()?;
     let tokenizer = model
         .tokenizer
@@ -153,7 +186,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     server_config.shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout);
     server_config.system_fingerprint = format!("fp_llmserve_{}_{}_{device:?}", llmserve_server::version(), env!("LLMSERVE_GIT_COMMIT")).to_lowercase();
     let limits = engine.limits();
-    let state = Arc::new(AppState::new(server_config, engine, tokenizer, chat_template));
+    let state = Arc::new(AppState::new(server_config, engine, tokenizer, chat_template).with_access(access));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("llmserve-http").build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
@@ -168,6 +201,21 @@ pub fn run(args: ServeArgs) -> Result<()> {
             kv_cache_tokens = limits.cache_capacity_tokens(),
             "llmserve listening"
         );
+        let access = state.access.describe();
+        match state.access.mode() {
+            AccessMode::Open => {
+                tracing::warn!(access = %access, "NO AUTHENTICATION: anyone who can reach this port can use the model; pass --tenants FILE or --api-key KEY")
+            }
+            _ => tracing::info!(access = %access, "access control"),
+        }
+        if matches!(state.access.mode(), AccessMode::TenantsFile(_)) {
+            match llmserve_server::watch_sighup(Arc::clone(&state)) {
+                Ok(reloads) => {
+                    tokio::spawn(reloads);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP: the tenants file will not be reloaded"),
+            }
+        }
         llmserve_server::serve(listener, state, llmserve_server::shutdown_signal()).await?;
         Ok(())
     })

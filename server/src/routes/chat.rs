@@ -19,10 +19,12 @@ use crate::openai::{
     AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatDelta,
     UsageBody,
 };
+use crate::access::RequestAccess;
+use crate::routes::guard::{check_logprobs, finish_response, reserve_tokens, screen_request};
 use crate::routes::{new_request_id, ApiJson, RequestId};
 use crate::sse::{self, StreamFormat};
 use crate::state::{unix_now, AppState};
-use crate::validation::{chat_prompt, check_model, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params};
+use crate::validation::{chat_input_texts, chat_messages, chat_prompt, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params};
 
 /// Fields every response object of one request repeats.
 #[derive(Clone)]
@@ -56,10 +58,11 @@ pub fn include_usage(stream: bool, options: Option<&crate::openai::StreamOptions
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
+    Extension(access): Extension<RequestAccess>,
+    ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
-    check_model(&state, req.model.as_deref())?;
+    let messages = chat_messages(&req.messages)?;
     let limits = state.engine.limits();
     let fields = req.sampling();
     let stream = fields.stream.unwrap_or(false);
@@ -69,6 +72,7 @@ pub async fn chat_completions(
         (false, Some(_)) => return Err(ApiError::invalid("top_logprobs", "`top_logprobs` needs `logprobs: true`")),
         (false, None) => None,
     };
+    check_logprobs(&access, top_logprobs.is_some(), "logprobs")?;
     let mut params = sampling_params(&fields, limits.vocab_size)?;
     let n = sample_count(fields.n, &limits)?;
     let (max_param, requested_max) = match (req.max_completion_tokens, req.max_tokens) {
@@ -78,22 +82,29 @@ pub async fn chat_completions(
     if requested_max == Some(0) {
         return Err(ApiError::invalid(max_param, format!("{max_param} = 0 is invalid on chat completions: at least 1")));
     }
+    let screened = screen_request(&state, &access, &request_id, req.model.as_deref(), &chat_input_texts(&messages)).await?;
     let prompt = {
-        let (state, messages) = (Arc::clone(&state), std::mem::take(&mut req.messages));
+        let state = Arc::clone(&state);
         off_the_runtime(&request_id, move || chat_prompt(&state, &messages)).await?
     };
     params.max_tokens = max_tokens_for(requested_max, None, prompt.len(), &limits)?;
     params.logprobs = top_logprobs;
+    let reservation = reserve_tokens(&state, &access, prompt.len() + n * params.max_tokens as usize)?;
     let permit = state.admit(n)?;
-    let request = EngineRequest::new(prompt, params).with_n(n);
-    let mut generation = Generation::submit(&state, request_id, "chat", received, vec![request], permit, "messages")?;
+    let request = EngineRequest::new(prompt, params).with_n(n).with_priority(access.priority());
+    let request = match &access.tenant {
+        Some(t) => request.with_tenant(t.name.clone()),
+        None => request,
+    };
+    let mut generation = Generation::submit(&state, request_id, "chat", received, vec![request], permit, "messages")?
+        .with_access(&access, screened.recorder.clone(), reservation);
     let meta = ResponseMeta::new(&state, "chatcmpl");
     if stream {
         let format = ChatStream { meta, state: Arc::clone(&state), include_usage, logprobs: top_logprobs.is_some() };
-        return Ok(sse::stream_generation(generation, format, include_usage));
+        return Ok(finish_response(sse::stream_generation(generation, format, include_usage), &screened));
     }
     if let Err(engine_failure) = generation.run_to_end().await {
-        return Ok(engine_failure);
+        return Ok(finish_response(engine_failure, &screened));
     }
     let choices = generation
         .choices
@@ -117,7 +128,7 @@ pub async fn chat_completions(
         choices,
         usage,
     };
-    Ok(Json(body).into_response())
+    Ok(finish_response(Json(body).into_response(), &screened))
 }
 
 /// Chunk shapes of a streamed chat completion.

@@ -17,11 +17,14 @@ use crate::generation::{ChoiceEvent, ChoiceState, Generation};
 use crate::logprobs::CompletionLogprobsBuilder;
 use crate::openai::{CompletionChoice, CompletionRequest, CompletionResponse, UsageBody};
 use crate::routes::chat::{include_usage, ResponseMeta};
+use crate::access::RequestAccess;
+use crate::routes::guard::{check_logprobs, finish_response, reserve_tokens, screen_request};
 use crate::routes::{ApiJson, RequestId};
+use crate::safety::filter::InputText;
 use crate::sse::{self, StreamFormat};
 use crate::state::AppState;
 use crate::validation::{
-    check_model, completion_prompts, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params, PromptTokens,
+    completion_prompts, logprob_count, max_tokens_for, off_the_runtime, sample_count, sampling_params, PromptTokens,
 };
 
 /// Per prompt: its token ids and the text `echo` returns.
@@ -46,44 +49,55 @@ fn echoed_prompts(state: &AppState, prompts: &[PromptTokens]) -> Result<Vec<Echo
 pub async fn completions(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(access): Extension<RequestAccess>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
-    check_model(&state, req.model.as_deref())?;
     let limits = state.engine.limits();
     let fields = req.sampling();
     let stream = fields.stream.unwrap_or(false);
     let include_usage = include_usage(stream, fields.stream_options.as_ref())?;
     let echo = req.echo.unwrap_or(false);
     let logprobs = logprob_count("logprobs", req.logprobs)?;
+    check_logprobs(&access, logprobs.is_some(), "logprobs")?;
     let base_params = sampling_params(&fields, limits.vocab_size)?;
     let n = sample_count(fields.n, &limits)?;
     let prompts = {
         let (state, prompt) = (Arc::clone(&state), req.prompt.clone());
         off_the_runtime(&request_id, move || completion_prompts(&state, &prompt, &limits)).await?
     };
+    let input = prompt_input_texts(&state, &prompts)?;
+    let screened = screen_request(&state, &access, &request_id, req.model.as_deref(), &input).await?;
     let mut requests = Vec::with_capacity(prompts.len());
+    let mut reserved_tokens = 0;
     for p in &prompts {
         let mut params = base_params.clone();
         params.max_tokens =
             max_tokens_for(req.max_tokens, Some(state.config.default_completion_max_tokens), p.token_ids.len(), &limits)?;
         params.logprobs = logprobs;
         params.prompt_logprobs = if echo { logprobs } else { None };
-        requests.push(EngineRequest::new(p.token_ids.clone(), params).with_n(n));
+        reserved_tokens += p.token_ids.len() + n * params.max_tokens as usize;
+        let request = EngineRequest::new(p.token_ids.clone(), params).with_n(n).with_priority(access.priority());
+        requests.push(match &access.tenant {
+            Some(t) => request.with_tenant(t.name.clone()),
+            None => request,
+        });
     }
     let echoed = if echo { echoed_prompts(&state, &prompts)? } else { Vec::new() };
+    let reservation = reserve_tokens(&state, &access, reserved_tokens)?;
     let permit = state.admit(n * prompts.len())?;
-    let mut generation = Generation::submit(&state, request_id, "completions", received, requests, permit, "prompt")?;
+    let mut generation = Generation::submit(&state, request_id, "completions", received, requests, permit, "prompt")?
+        .with_access(&access, screened.recorder.clone(), reservation);
     let meta = ResponseMeta::new(&state, "cmpl");
     if stream {
         let builders = (0..generation.choices.len())
             .map(|c| CompletionLogprobsBuilder::starting_at(echoed.get(c / n).map_or(0, |p| p.text.chars().count())))
             .collect();
         let format = CompletionStream { meta, state: Arc::clone(&state), include_usage, logprobs: logprobs.is_some(), echoed, builders };
-        return Ok(sse::stream_generation(generation, format, include_usage));
+        return Ok(finish_response(sse::stream_generation(generation, format, include_usage), &screened));
     }
     if let Err(engine_failure) = generation.run_to_end().await {
-        return Ok(engine_failure);
+        return Ok(finish_response(engine_failure, &screened));
     }
     let choices = generation
         .choices
@@ -102,7 +116,24 @@ pub async fn completions(
         choices,
         usage: Some(Some(usage)),
     };
-    Ok(Json(body).into_response())
+    Ok(finish_response(Json(body).into_response(), &screened))
+}
+
+/// The prompts as the safety chain sees them (token-id prompts decoded).
+fn prompt_input_texts(state: &AppState, prompts: &[PromptTokens]) -> Result<Vec<InputText>, ApiError> {
+    let single = prompts.len() == 1;
+    prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let param = if single { "prompt".to_string() } else { format!("prompt[{i}]") };
+            let text = match &p.text {
+                Some(t) => t.clone(),
+                None => state.tokenizer.decode(&p.token_ids, false).map_err(|e| ApiError::invalid(param.clone(), e.to_string()))?,
+            };
+            Ok(InputText { param, role: None, text })
+        })
+        .collect()
 }
 
 /// A whole (non-streamed) choice.

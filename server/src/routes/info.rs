@@ -9,23 +9,24 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::json;
 
+use crate::access::RequestAccess;
 use crate::openai::{ModelCard, ModelList};
 use crate::state::AppState;
 
-pub async fn list_models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
-    Json(ModelList {
-        object: "list",
-        data: vec![ModelCard {
-            id: state.config.model_id.clone(),
-            object: "model",
-            created: state.started_at,
-            owned_by: "llmserve",
-            max_model_len: state.engine.limits().max_model_len,
-        }],
-    })
+/// The served model, unless the caller's tenant may not use it.
+pub async fn list_models(State(state): State<Arc<AppState>>, Extension(access): Extension<RequestAccess>) -> Json<ModelList> {
+    let card = ModelCard {
+        id: state.config.model_id.clone(),
+        object: "model",
+        created: state.started_at,
+        owned_by: "llmserve",
+        max_model_len: state.engine.limits().max_model_len,
+    };
+    let visible = access.check_model(&card.id).is_ok();
+    Json(ModelList { object: "list", data: if visible { vec![card] } else { Vec::new() } })
 }
 
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {

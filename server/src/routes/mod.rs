@@ -7,6 +7,7 @@
 
 pub mod chat;
 pub mod completions;
+pub mod guard;
 pub mod info;
 pub mod tokenize;
 
@@ -45,6 +46,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), crate::access::access_control))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), request_context))
         .with_state(state)
 }

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::openai::ChatMessageIn;
 use crate::routes::{ApiJson, RequestId};
 use crate::state::AppState;
-use crate::validation::{chat_prompt, check_model, off_the_runtime};
+use crate::validation::{chat_messages, chat_prompt, check_model, off_the_runtime};
 
 /// A text prompt (tokenized like `/v1/completions` text) or chat messages (rendered like
 /// `/v1/chat/completions`), not both.
@@ -51,7 +51,7 @@ pub async fn tokenize(
     let worker_state = Arc::clone(&state);
     let tokens = off_the_runtime(&request_id, move || match (&req.prompt, &req.messages) {
         (Some(prompt), None) => worker_state.tokenizer.encode(prompt, false).map_err(|e| ApiError::invalid("prompt", e.to_string())),
-        (None, Some(messages)) => chat_prompt(&worker_state, messages),
+        (None, Some(messages)) => chat_prompt(&worker_state, &chat_messages(messages)?),
         _ => Err(ApiError::invalid("prompt", "give exactly one of `prompt` (text) or `messages` (chat)")),
     })
     .await?;

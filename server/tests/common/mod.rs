@@ -36,6 +36,17 @@ impl TestServer {
     /// A server on the default model with a KV cache of `kv_cache_tokens`, `tweak` applied to its
     /// config.
     pub fn start(model: &LoadedModel, kv_cache_tokens: usize, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        TestServer::start_with_access(model, kv_cache_tokens, tweak, None)
+    }
+
+    /// [`TestServer::start`] with an access configuration (keys, limits, safety profiles); with a
+    /// tenants file the server also reloads it on SIGHUP, as `llmserve serve` does.
+    pub fn start_with_access(
+        model: &LoadedModel,
+        kv_cache_tokens: usize,
+        tweak: impl FnOnce(&mut ServerConfig),
+        access: Option<llmserve_server::access::AccessControl>,
+    ) -> TestServer {
         let defaults = EngineConfig::default();
         let config = EngineConfig {
             cpu: CpuBackendConfig { threads: 2, kv_cache_tokens, ..defaults.cpu },
@@ -53,13 +64,23 @@ impl TestServer {
         let mut server_config = ServerConfig::new("default");
         server_config.shutdown_timeout = Duration::from_secs(5);
         tweak(&mut server_config);
-        let state = Arc::new(AppState::new(server_config, engine, tokenizer, Some(template)));
+        let mut state = AppState::new(server_config, engine, tokenizer, Some(template));
+        if let Some(access) = access {
+            state = state.with_access(access);
+        }
+        let state = Arc::new(state);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let server_state = Arc::clone(&state);
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
+                if matches!(server_state.access.mode(), llmserve_server::access::AccessMode::TenantsFile(_)) {
+                    // Installed before the address is published: a SIGHUP can never hit the default
+                    // action (terminate) once the test knows the server is up.
+                    let reloads = llmserve_server::watch_sighup(Arc::clone(&server_state)).expect("SIGHUP handler");
+                    tokio::spawn(reloads);
+                }
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 let _ = llmserve_server::serve(listener, server_state, async {

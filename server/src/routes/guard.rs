@@ -1,0 +1,75 @@
+//! The steps both generation routes take between parsing and submitting, in DESIGN.md's order:
+//! the tenant's model access, the input safety chain, and (after tokenizing) the tenant's
+//! tokens-per-minute reservation. Auth, requests-per-minute and concurrency ran before the body was
+//! read ([`crate::access::access_control`]).
+
+use std::sync::Arc;
+
+use axum::response::Response;
+
+use crate::access::{mark_flagged, rate_limited, RequestAccess};
+use crate::error::ApiError;
+use crate::rate_limit::TokenReservation;
+use crate::safety::chain::{check_input, SafetyRecorder};
+use crate::safety::filter::InputText;
+use crate::state::AppState;
+use crate::validation::check_model;
+
+/// What the input checks let through.
+pub struct Screened {
+    pub recorder: SafetyRecorder,
+    /// A filter flagged the input (the response is marked).
+    pub flagged: bool,
+}
+
+/// Model access (404 for a model the tenant may not use) and the profile's input chain.
+pub async fn screen_request(
+    state: &Arc<AppState>,
+    access: &RequestAccess,
+    request_id: &str,
+    model: Option<&str>,
+    input: &[InputText],
+) -> Result<Screened, ApiError> {
+    check_model(state, model)?;
+    access.check_model(model.unwrap_or(&state.config.model_id))?;
+    let recorder = SafetyRecorder {
+        metrics: Arc::clone(&state.metrics),
+        tenant: Arc::clone(&access.tenant_label),
+        request_id: request_id.to_string(),
+        log_content: access.profile.log_content,
+    };
+    let verdict = check_input(&access.profile, input, &recorder).await?;
+    Ok(Screened { recorder, flagged: verdict.flagged })
+}
+
+/// Logprobs show the raw generated tokens, which a redacting or blocking output filter would
+/// otherwise let out: refused under such a profile.
+pub fn check_logprobs(access: &RequestAccess, asked: bool, param: &str) -> Result<(), ApiError> {
+    if asked && access.profile.alters_output() {
+        return Err(ApiError::invalid(
+            param,
+            format!(
+                "`{param}` is not available under the safety profile `{}`, whose output filters redact or cut generated text",
+                access.profile.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reserves `tokens` (prompt + every sample's max_tokens) against the tenant's per-minute limit.
+pub fn reserve_tokens(state: &AppState, access: &RequestAccess, tokens: usize) -> Result<Option<TokenReservation>, ApiError> {
+    let Some(limiter) = &access.limiter else { return Ok(None) };
+    limiter
+        .reserve_tokens(tokens as u64, state.access.limiters.now())
+        .map(Some)
+        .map_err(|rejection| rate_limited(state, &access.tenant_label, rejection))
+}
+
+/// Marks `response` when its input was flagged.
+pub fn finish_response(mut response: Response, screened: &Screened) -> Response {
+    if screened.flagged {
+        mark_flagged(&mut response);
+    }
+    response
+}
