@@ -191,6 +191,10 @@ impl AccessControl {
     }
 }
 
+/// The tenant of a response, in its extensions (the request log line names it).
+#[derive(Clone, Debug)]
+pub struct TenantLabel(pub Arc<str>);
+
 /// What a handler knows about the caller.
 #[derive(Clone)]
 pub struct RequestAccess {
@@ -278,8 +282,9 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
         (Some(limiter), true) => match limiter.admit_request(state.access.limiters.now()) {
             Ok(permit) => Some(permit),
             Err(rejection) => {
-                let response = rate_limited(&state, &tenant_label, rejection).into_response();
+                let mut response = rate_limited(&state, &tenant_label, rejection).into_response();
                 state.metrics.tenant_requests.with_label_values(&[&tenant_label, "429"]).inc();
+                response.extensions_mut().insert(TenantLabel(tenant_label));
                 return response;
             }
         },
@@ -288,6 +293,7 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
     let limiter = access.limiter.clone();
     request.extensions_mut().insert(access);
     let mut response = next.run(request).await;
+    response.extensions_mut().insert(TenantLabel(Arc::clone(&tenant_label)));
     if limited {
         state.metrics.tenant_requests.with_label_values(&[&tenant_label, response.status().as_str()]).inc();
         if let Some(limiter) = &limiter {

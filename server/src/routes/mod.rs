@@ -84,10 +84,12 @@ async fn request_context(State(state): State<Arc<AppState>>, mut request: Reques
         state.metrics.count_request(status);
         // Admitted requests log themselves when they end (`Generation`); refused ones here.
         if !response.status().is_success() && response.extensions().get::<RequestLogged>().is_none() {
+            let tenant = response.extensions().get::<crate::access::TenantLabel>().map(|t| t.0.to_string());
             tracing::info!(
                 target: "llmserve::request",
                 request_id = %id,
                 route = %path,
+                tenant,
                 model = %state.config.model_id,
                 status,
                 "request refused"
