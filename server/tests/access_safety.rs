@@ -1,8 +1,9 @@
 //! Auth, tenant limits and the safety chain over real HTTP: wrong / missing keys (401), requests-
 //! and tokens-per-minute (429 with every `x-ratelimit-*` and `retry-after` header), model access,
 //! a flagged and a blocked prompt, PII redacted in plain and streamed output (the address spread
-//! over many token chunks), the external moderation hook against a fake moderation server in both
-//! failure modes, context isolation, and SIGHUP reload of the tenants file.
+//! over many token chunks), choices stopped with `content_filter` by a blocked word and by output
+//! moderation, the external moderation hook against a fake moderation server in both failure
+//! modes, context isolation, and SIGHUP reload of the tenants file.
 
 mod common;
 
@@ -35,6 +36,8 @@ const KEY_CLOSED_FAIL: &str = "sk-test-fail-closed";
 const KEY_PLAIN: &str = "sk-test-plain";
 const KEY_NEW: &str = "sk-test-added-by-reload";
 const KEY_WATCH: &str = "sk-test-watch";
+const KEY_WORDS: &str = "sk-test-words";
+const KEY_MODERATED_OUTPUT: &str = "sk-test-moderated-output";
 
 /// A few-shot copy task the default model completes greedily with the e-mail address.
 const COPY_PROMPT: &str = "Copy the address.\nInput: alice@example.com\nOutput: alice@example.com\nInput: carol.jones@example.net\nOutput: carol.jones@example.net\nInput: bob.smith@example.org\nOutput:";
@@ -64,6 +67,13 @@ async fn moderation_server(calls: Arc<AtomicUsize>) -> String {
                         .collect();
                     Json(json!({"id": "modr-1", "model": "fake", "results": results}))
                 }
+            }),
+        )
+        .route(
+            "/output/v1/moderations",
+            post(|Json(body): Json<Value>| async move {
+                let flagged = body["input"].to_string().contains("smith");
+                Json(json!({"results": [{"flagged": flagged, "categories": {"privacy": flagged}}]}))
             }),
         )
         .route("/down/v1/moderations", post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
@@ -131,6 +141,22 @@ safety_profile = "off"
 name = "watch"
 api_keys = ["{watch}"]
 
+[[tenants]]
+name = "words"
+api_keys = ["{words}"]
+safety_profile = "stop_words"
+
+[[tenants]]
+name = "modout"
+api_keys = ["{modout}"]
+safety_profile = "moderated_output"
+
+[safety_profiles.stop_words]
+sensitive_words = {{ action = "block", files = ["words.txt"] }}
+
+[safety_profiles.moderated_output]
+moderation = {{ url = "{moderation}/output/v1/moderations", input = false, output = true, output_interval_chars = 4 }}
+
 [safety_profiles.guarded]
 injection = {{ action = "block" }}
 pii = {{ action = "redact" }}
@@ -149,6 +175,8 @@ moderation = {{ url = "{moderation}/down/v1/moderations", timeout_ms = 1000, on_
         closed_fail = hash(KEY_CLOSED_FAIL),
         plain = hash(KEY_PLAIN),
         watch = hash(KEY_WATCH),
+        words = hash(KEY_WORDS),
+        modout = hash(KEY_MODERATED_OUTPUT),
     );
     if extra_tenant {
         text.push_str(&format!("\n[[tenants]]\nname = \"added\"\napi_keys = [\"{}\"]\nsafety_profile = \"off\"\n", hash(KEY_NEW)));
@@ -198,6 +226,7 @@ async fn fixture(model: &'static llmserve_models::model::LoadedModel) -> Fixture
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tenants.toml");
     std::fs::write(&path, tenants_file(&moderation, false)).unwrap();
+    std::fs::write(dir.path().join("words.txt"), "# test list\nsmith\n").unwrap();
     let access = AccessControl::from_file(&path, Arc::new(MonotonicClock::new())).expect("tenants file loads");
     let server = TestServer::start_with_access(model, 2048, |_| {}, Some(access));
     Fixture { server, dir, moderation, moderation_calls: calls }
@@ -281,6 +310,7 @@ async fn tokens_per_minute_refuses_a_request_that_cannot_fit() {
     let path = dir.path().join("tenants.toml");
     // "tiny" may use this model here, with 40 tokens per minute.
     std::fs::write(&path, tenants_file(&moderation, false).replace("allowed_models = [\"some-other-model\"]", "")).unwrap();
+    std::fs::write(dir.path().join("words.txt"), "smith\n").unwrap();
     let access = AccessControl::from_file(&path, Arc::new(MonotonicClock::new())).unwrap();
     let s = TestServer::start_with_access(model, 2048, |_| {}, Some(access));
     let (status, headers, body) = call(&s, "/v1/chat/completions", Some(KEY_TINY), &chat("Write a long story.", 100)).await;
@@ -389,6 +419,59 @@ async fn pii_redacted_plain_and_streamed() {
         metric(&metrics, "llmserve_safety_events_total{action=\"redact\",filter=\"pii\",tenant=\"guarded\"}").unwrap_or(0.0) >= 2.0,
         "{metrics}"
     );
+}
+
+/// The text and finish reason of a completions response, plain or streamed.
+async fn completion_outcome(s: &TestServer, key: &str, streamed: bool) -> (String, String) {
+    if streamed {
+        let (status, events) = stream(s, "/v1/completions", key, &copy_completion(true)).await;
+        assert_eq!(status, 200, "{events:?}");
+        let chunks: Vec<Value> = events.iter().filter(|e| *e != "[DONE]").filter_map(|e| serde_json::from_str(e).ok()).collect();
+        let text = chunks.iter().filter_map(|c| c["choices"][0]["text"].as_str()).collect::<String>();
+        let reason = chunks.iter().find_map(|c| c["choices"][0]["finish_reason"].as_str().map(String::from)).unwrap_or_default();
+        (text, reason)
+    } else {
+        let (status, _, body) = call(s, "/v1/completions", Some(key), &copy_completion(false)).await;
+        assert_eq!(status, 200, "{body}");
+        (body["choices"][0]["text"].as_str().unwrap().to_string(), body["choices"][0]["finish_reason"].as_str().unwrap().to_string())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_stops_with_content_filter() {
+    let model = model_or_skip!();
+    let f = fixture(model).await;
+    let s = &f.server;
+    let (raw, _) = completion_outcome(s, KEY_PLAIN, false).await;
+    assert!(raw.contains("bob.smith@example.org"), "{raw:?}");
+    for streamed in [false, true] {
+        // A blocked sensitive word ends the choice just before it.
+        let (text, reason) = completion_outcome(s, KEY_WORDS, streamed).await;
+        assert_eq!(reason, "content_filter", "streamed {streamed}: {text:?}");
+        assert_eq!(text, raw[..raw.find("smith").unwrap()], "streamed {streamed}");
+        // Output moderation (checked every 4 characters) stops the choice; the flagged text is withheld.
+        let (text, reason) = completion_outcome(s, KEY_MODERATED_OUTPUT, streamed).await;
+        assert_eq!(reason, "content_filter", "streamed {streamed}: {text:?}");
+        assert!(!text.contains("smith") && raw.starts_with(&text), "streamed {streamed}: {text:?}");
+    }
+    let metrics = client().get(s.url("/metrics")).bearer_auth(KEY_PLAIN).send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&metrics, "llmserve_request_finished_total{finish_reason=\"content_filter\"}"), Some(4.0), "{metrics}");
+    assert_eq!(
+        metric(&metrics, "llmserve_safety_events_total{action=\"block\",filter=\"sensitive_words\",tenant=\"words\"}"),
+        Some(2.0),
+        "{metrics}"
+    );
+    // Nothing keeps running in the engine after the stops (aborts land at its next step).
+    let mut idle = false;
+    for _ in 0..50 {
+        let metrics = client().get(s.url("/metrics")).bearer_auth(KEY_PLAIN).send().await.unwrap().text().await.unwrap();
+        if metric(&metrics, "llmserve_num_requests_running") == Some(0.0) {
+            idle = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(idle, "requests still running after content_filter stops");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
