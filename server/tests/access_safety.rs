@@ -327,6 +327,13 @@ async fn tokens_per_minute_refuses_a_request_that_cannot_fit() {
     assert!(used < 22, "{body}");
     let remaining_after: u64 = headers["x-ratelimit-remaining-tokens"].to_str().unwrap().parse().unwrap();
     assert!(remaining_after >= 40 - used - 1, "refunded: remaining {remaining_after}, used {used}");
+    drop(s);
+    // A request refused after its tokens were reserved (here: the admission cap) gets them all back.
+    let access = AccessControl::from_file(&path, Arc::new(MonotonicClock::new())).unwrap();
+    let s = TestServer::start_with_access(model, 1024, |c| c.max_in_flight = 0, Some(access));
+    let (status, headers, body) = call(&s, "/v1/completions", Some(KEY_TINY), &json!({"prompt": "Hi", "max_tokens": 20})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["x-ratelimit-remaining-tokens"], "40", "{headers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

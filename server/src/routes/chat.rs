@@ -97,7 +97,7 @@ pub async fn chat_completions(
         None => request,
     };
     let mut generation = Generation::submit(&state, request_id, "chat", received, vec![request], permit, "messages")?
-        .with_access(&access, screened.recorder.clone(), reservation);
+        .with_access(&access, screened.recorder.clone(), reservation.commit());
     let meta = ResponseMeta::new(&state, "chatcmpl");
     if stream {
         let format = ChatStream { meta, state: Arc::clone(&state), include_usage, logprobs: top_logprobs.is_some() };

@@ -87,7 +87,7 @@ pub async fn completions(
     let reservation = reserve_tokens(&state, &access, reserved_tokens)?;
     let permit = state.admit(n * prompts.len())?;
     let mut generation = Generation::submit(&state, request_id, "completions", received, requests, permit, "prompt")?
-        .with_access(&access, screened.recorder.clone(), reservation);
+        .with_access(&access, screened.recorder.clone(), reservation.commit());
     let meta = ResponseMeta::new(&state, "cmpl");
     if stream {
         let builders = (0..generation.choices.len())

@@ -57,13 +57,39 @@ pub fn check_logprobs(access: &RequestAccess, asked: bool, param: &str) -> Resul
     Ok(())
 }
 
+/// A token reservation not yet handed to a running generation: if the request is refused after
+/// reserving (admission cap, engine validation), dropping it refunds every token.
+pub struct PendingReservation {
+    reservation: Option<TokenReservation>,
+    state: Arc<AppState>,
+}
+
+impl PendingReservation {
+    /// Hands the reservation to the generation, which reconciles it with the real usage.
+    pub fn commit(mut self) -> Option<TokenReservation> {
+        self.reservation.take()
+    }
+}
+
+impl Drop for PendingReservation {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            reservation.reconcile(0, self.state.access.limiters.now());
+        }
+    }
+}
+
 /// Reserves `tokens` (prompt + every sample's max_tokens) against the tenant's per-minute limit.
-pub fn reserve_tokens(state: &AppState, access: &RequestAccess, tokens: usize) -> Result<Option<TokenReservation>, ApiError> {
-    let Some(limiter) = &access.limiter else { return Ok(None) };
-    limiter
-        .reserve_tokens(tokens as u64, state.access.limiters.now())
-        .map(Some)
-        .map_err(|rejection| rate_limited(state, &access.tenant_label, rejection))
+pub fn reserve_tokens(state: &Arc<AppState>, access: &RequestAccess, tokens: usize) -> Result<PendingReservation, ApiError> {
+    let reservation = match &access.limiter {
+        None => None,
+        Some(limiter) => Some(
+            limiter
+                .reserve_tokens(tokens as u64, state.access.limiters.now())
+                .map_err(|rejection| rate_limited(state, &access.tenant_label, rejection))?,
+        ),
+    };
+    Ok(PendingReservation { reservation, state: Arc::clone(state) })
 }
 
 /// Marks `response` when its input was flagged.
