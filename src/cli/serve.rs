@@ -189,6 +189,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let state = Arc::new(AppState::new(server_config, engine, tokenizer, chat_template).with_access(access));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("llmserve-http").build()?;
     runtime.block_on(async move {
+        if matches!(state.access.mode(), AccessMode::TenantsFile(_)) {
+            // Installed before the port opens, so a SIGHUP never meets the default action (exit).
+            match llmserve_server::watch_sighup(Arc::clone(&state)) {
+                Ok(reloads) => {
+                    tokio::spawn(reloads);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP: the tenants file will not be reloaded"),
+            }
+        }
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
@@ -208,14 +217,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             }
             _ => tracing::info!(access = %access, "access control"),
         }
-        if matches!(state.access.mode(), AccessMode::TenantsFile(_)) {
-            match llmserve_server::watch_sighup(Arc::clone(&state)) {
-                Ok(reloads) => {
-                    tokio::spawn(reloads);
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP: the tenants file will not be reloaded"),
-            }
-        }
+
         llmserve_server::serve(listener, state, llmserve_server::shutdown_signal()).await?;
         Ok(())
     })
