@@ -220,9 +220,12 @@ impl RequestAccess {
         }
     }
 
-    /// Scheduler priority of the tenant (0 when anonymous).
-    pub fn priority(&self) -> i32 {
-        self.tenant.as_ref().map_or(0, |t| t.priority)
+    /// `request` with the tenant's scheduler priority and name (priority 0, no tenant when anonymous).
+    pub fn tag(&self, request: llmserve_engine::EngineRequest) -> llmserve_engine::EngineRequest {
+        match &self.tenant {
+            Some(t) => request.with_priority(t.priority).with_tenant(t.name.clone()),
+            None => request,
+        }
     }
 }
 
@@ -322,4 +325,26 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
 /// `x-llmserve-safety: flagged` on a response whose input a filter flagged.
 pub fn mark_flagged(response: &mut Response) {
     response.headers_mut().insert("x-llmserve-safety", HeaderValue::from_static("flagged"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmserve_engine::EngineRequest;
+    use llmserve_scheduler::SamplingParams;
+
+    #[test]
+    fn requests_carry_the_tenants_priority_and_name() {
+        let profile = Arc::new(profile::builtin("off").expect("built in"));
+        let anonymous = RequestAccess::anonymous(Arc::clone(&profile));
+        let request = anonymous.tag(EngineRequest::new(vec![1, 2], SamplingParams::default()));
+        assert_eq!((request.priority, request.tenant.as_deref()), (0, None));
+        let registry = TenantRegistry::single_key("k");
+        let mut tenant = (*registry.authenticate("k").expect("the key authenticates")).clone();
+        tenant.priority = 5;
+        let access = RequestAccess { tenant: Some(Arc::new(tenant)), tenant_label: Arc::from("default"), limiter: None, profile };
+        let request = access.tag(EngineRequest::new(vec![1, 2], SamplingParams::default()));
+        assert_eq!((request.priority, request.tenant.as_deref()), (5, Some("default")));
+        assert!(access.check_model("anything").is_ok());
+    }
 }

@@ -91,11 +91,7 @@ pub async fn chat_completions(
     params.logprobs = top_logprobs;
     let reservation = reserve_tokens(&state, &access, prompt.len() + n * params.max_tokens as usize)?;
     let permit = state.admit(n)?;
-    let request = EngineRequest::new(prompt, params).with_n(n).with_priority(access.priority());
-    let request = match &access.tenant {
-        Some(t) => request.with_tenant(t.name.clone()),
-        None => request,
-    };
+    let request = access.tag(EngineRequest::new(prompt, params).with_n(n));
     let mut generation = Generation::submit(&state, request_id, "chat", received, vec![request], permit, "messages")?
         .with_access(&access, screened.recorder.clone(), reservation.commit());
     let meta = ResponseMeta::new(&state, "chatcmpl");

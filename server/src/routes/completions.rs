@@ -77,11 +77,7 @@ pub async fn completions(
         params.logprobs = logprobs;
         params.prompt_logprobs = if echo { logprobs } else { None };
         reserved_tokens += p.token_ids.len() + n * params.max_tokens as usize;
-        let request = EngineRequest::new(p.token_ids.clone(), params).with_n(n).with_priority(access.priority());
-        requests.push(match &access.tenant {
-            Some(t) => request.with_tenant(t.name.clone()),
-            None => request,
-        });
+        requests.push(access.tag(EngineRequest::new(p.token_ids.clone(), params).with_n(n)));
     }
     let echoed = if echo { echoed_prompts(&state, &prompts)? } else { Vec::new() };
     let reservation = reserve_tokens(&state, &access, reserved_tokens)?;
