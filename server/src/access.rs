@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -204,12 +205,15 @@ pub struct RequestAccess {
     pub tenant_label: Arc<str>,
     pub limiter: Option<Arc<TenantLimiter>>,
     pub profile: Arc<SafetyProfile>,
+    /// Set when an input filter flagged the request; the middleware then marks the response
+    /// (`x-llmserve-safety: flagged`), whatever its shape.
+    pub flagged: Arc<AtomicBool>,
 }
 
 impl RequestAccess {
     /// Access of an open server with `profile` (also what tests use).
     pub fn anonymous(profile: Arc<SafetyProfile>) -> RequestAccess {
-        RequestAccess { tenant: None, tenant_label: Arc::from(ANONYMOUS), limiter: None, profile }
+        RequestAccess { tenant: None, tenant_label: Arc::from(ANONYMOUS), limiter: None, profile, flagged: Arc::default() }
     }
 
     /// 404 when the tenant may not use `model`.
@@ -276,6 +280,7 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
                 profile: snapshot.profile_for(Some(&tenant), mode),
                 tenant: Some(tenant),
                 limiter,
+                flagged: Arc::default(),
             }
         }
     };
@@ -294,8 +299,12 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
         _ => None,
     };
     let limiter = access.limiter.clone();
+    let flagged = Arc::clone(&access.flagged);
     request.extensions_mut().insert(access);
     let mut response = next.run(request).await;
+    if flagged.load(Ordering::Relaxed) {
+        response.headers_mut().insert("x-llmserve-safety", HeaderValue::from_static("flagged"));
+    }
     response.extensions_mut().insert(TenantLabel(Arc::clone(&tenant_label)));
     if limited {
         state.metrics.tenant_requests.with_label_values(&[&tenant_label, response.status().as_str()]).inc();
@@ -322,11 +331,6 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
     }
 }
 
-/// `x-llmserve-safety: flagged` on a response whose input a filter flagged.
-pub fn mark_flagged(response: &mut Response) {
-    response.headers_mut().insert("x-llmserve-safety", HeaderValue::from_static("flagged"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +346,13 @@ mod tests {
         let registry = TenantRegistry::single_key("k");
         let mut tenant = (*registry.authenticate("k").expect("the key authenticates")).clone();
         tenant.priority = 5;
-        let access = RequestAccess { tenant: Some(Arc::new(tenant)), tenant_label: Arc::from("default"), limiter: None, profile };
+        let access = RequestAccess {
+            tenant: Some(Arc::new(tenant)),
+            tenant_label: Arc::from("default"),
+            limiter: None,
+            profile,
+            flagged: Arc::default(),
+        };
         let request = access.tag(EngineRequest::new(vec![1, 2], SamplingParams::default()));
         assert_eq!((request.priority, request.tenant.as_deref()), (5, Some("default")));
         assert!(access.check_model("anything").is_ok());

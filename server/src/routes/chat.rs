@@ -20,7 +20,7 @@ use crate::openai::{
     UsageBody,
 };
 use crate::access::RequestAccess;
-use crate::routes::guard::{check_logprobs, finish_response, reserve_tokens, screen_request};
+use crate::routes::guard::{check_logprobs, reserve_tokens, screen_request};
 use crate::routes::{new_request_id, ApiJson, RequestId};
 use crate::sse::{self, StreamFormat};
 use crate::state::{unix_now, AppState};
@@ -82,7 +82,7 @@ pub async fn chat_completions(
     if requested_max == Some(0) {
         return Err(ApiError::invalid(max_param, format!("{max_param} = 0 is invalid on chat completions: at least 1")));
     }
-    let screened = screen_request(&state, &access, &request_id, req.model.as_deref(), &chat_input_texts(&messages)).await?;
+    let recorder = screen_request(&state, &access, &request_id, req.model.as_deref(), &chat_input_texts(&messages)).await?;
     let prompt = {
         let state = Arc::clone(&state);
         off_the_runtime(&request_id, move || chat_prompt(&state, &messages)).await?
@@ -93,14 +93,14 @@ pub async fn chat_completions(
     let permit = state.admit(n)?;
     let request = access.tag(EngineRequest::new(prompt, params).with_n(n));
     let mut generation = Generation::submit(&state, request_id, "chat", received, vec![request], permit, "messages")?
-        .with_access(&access, screened.recorder.clone(), reservation.commit());
+        .with_access(&access, recorder, reservation.commit());
     let meta = ResponseMeta::new(&state, "chatcmpl");
     if stream {
         let format = ChatStream { meta, state: Arc::clone(&state), include_usage, logprobs: top_logprobs.is_some() };
-        return Ok(finish_response(sse::stream_generation(generation, format, include_usage), &screened));
+        return Ok(sse::stream_generation(generation, format, include_usage));
     }
     if let Err(engine_failure) = generation.run_to_end().await {
-        return Ok(finish_response(engine_failure, &screened));
+        return Ok(engine_failure);
     }
     let choices = generation
         .choices
@@ -124,7 +124,7 @@ pub async fn chat_completions(
         choices,
         usage,
     };
-    Ok(finish_response(Json(body).into_response(), &screened))
+    Ok(Json(body).into_response())
 }
 
 /// Chunk shapes of a streamed chat completion.

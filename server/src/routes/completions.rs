@@ -18,7 +18,7 @@ use crate::logprobs::CompletionLogprobsBuilder;
 use crate::openai::{CompletionChoice, CompletionRequest, CompletionResponse, UsageBody};
 use crate::routes::chat::{include_usage, ResponseMeta};
 use crate::access::RequestAccess;
-use crate::routes::guard::{check_logprobs, finish_response, reserve_tokens, screen_request};
+use crate::routes::guard::{check_logprobs, reserve_tokens, screen_request};
 use crate::routes::{ApiJson, RequestId};
 use crate::safety::filter::InputText;
 use crate::sse::{self, StreamFormat};
@@ -67,7 +67,7 @@ pub async fn completions(
         off_the_runtime(&request_id, move || completion_prompts(&state, &prompt, &limits)).await?
     };
     let input = prompt_input_texts(&state, &prompts)?;
-    let screened = screen_request(&state, &access, &request_id, req.model.as_deref(), &input).await?;
+    let recorder = screen_request(&state, &access, &request_id, req.model.as_deref(), &input).await?;
     let mut requests = Vec::with_capacity(prompts.len());
     let mut reserved_tokens = 0;
     for p in &prompts {
@@ -83,17 +83,17 @@ pub async fn completions(
     let reservation = reserve_tokens(&state, &access, reserved_tokens)?;
     let permit = state.admit(n * prompts.len())?;
     let mut generation = Generation::submit(&state, request_id, "completions", received, requests, permit, "prompt")?
-        .with_access(&access, screened.recorder.clone(), reservation.commit());
+        .with_access(&access, recorder, reservation.commit());
     let meta = ResponseMeta::new(&state, "cmpl");
     if stream {
         let builders = (0..generation.choices.len())
             .map(|c| CompletionLogprobsBuilder::starting_at(echoed.get(c / n).map_or(0, |p| p.text.chars().count())))
             .collect();
         let format = CompletionStream { meta, state: Arc::clone(&state), include_usage, logprobs: logprobs.is_some(), echoed, builders };
-        return Ok(finish_response(sse::stream_generation(generation, format, include_usage), &screened));
+        return Ok(sse::stream_generation(generation, format, include_usage));
     }
     if let Err(engine_failure) = generation.run_to_end().await {
-        return Ok(finish_response(engine_failure, &screened));
+        return Ok(engine_failure);
     }
     let choices = generation
         .choices
@@ -112,7 +112,7 @@ pub async fn completions(
         choices,
         usage: Some(Some(usage)),
     };
-    Ok(finish_response(Json(body).into_response(), &screened))
+    Ok(Json(body).into_response())
 }
 
 /// The prompts as the safety chain sees them (token-id prompts decoded).

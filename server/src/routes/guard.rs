@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::response::Response;
+use std::sync::atomic::Ordering;
 
-use crate::access::{mark_flagged, rate_limited, RequestAccess};
+use crate::access::{rate_limited, RequestAccess};
 use crate::error::ApiError;
 use crate::rate_limit::TokenReservation;
 use crate::safety::chain::{check_input, SafetyRecorder};
@@ -15,21 +15,16 @@ use crate::safety::filter::InputText;
 use crate::state::AppState;
 use crate::validation::check_model;
 
-/// What the input checks let through.
-pub struct Screened {
-    pub recorder: SafetyRecorder,
-    /// A filter flagged the input (the response is marked).
-    pub flagged: bool,
-}
-
-/// Model access (404 for a model the tenant may not use) and the profile's input chain.
+/// Model access (404 for a model the tenant may not use) and the profile's input chain; returns
+/// the recorder of the request's safety events. A flagged input marks `access` (the middleware
+/// adds the response header).
 pub async fn screen_request(
     state: &Arc<AppState>,
     access: &RequestAccess,
     request_id: &str,
     model: Option<&str>,
     input: &[InputText],
-) -> Result<Screened, ApiError> {
+) -> Result<SafetyRecorder, ApiError> {
     check_model(state, model)?;
     access.check_model(model.unwrap_or(&state.config.model_id))?;
     let recorder = SafetyRecorder {
@@ -39,7 +34,10 @@ pub async fn screen_request(
         log_content: access.profile.log_content,
     };
     let verdict = check_input(&access.profile, input, &recorder).await?;
-    Ok(Screened { recorder, flagged: verdict.flagged })
+    if verdict.flagged {
+        access.flagged.store(true, Ordering::Relaxed);
+    }
+    Ok(recorder)
 }
 
 /// Logprobs show the raw generated tokens, which a redacting or blocking output filter would
@@ -90,12 +88,4 @@ pub fn reserve_tokens(state: &Arc<AppState>, access: &RequestAccess, tokens: usi
         ),
     };
     Ok(PendingReservation { reservation, state: Arc::clone(state) })
-}
-
-/// Marks `response` when its input was flagged.
-pub fn finish_response(mut response: Response, screened: &Screened) -> Response {
-    if screened.flagged {
-        mark_flagged(&mut response);
-    }
-    response
 }
