@@ -1,4 +1,5 @@
-//! `llmserve` command line: pull the default model, generate text, benchmark a model, export it.
+//! `llmserve` command line: serve, pull the default model, generate text, benchmark a model or a
+//! server, advise on deployment cost, export a model.
 //! Every flag is also an environment variable (`LLMSERVE_*`).
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,11 @@ enum Command {
     Pull(cli::pull::PullArgs),
     /// Generate text from a prompt, streaming it to stdout.
     Generate(cli::generate::GenerateArgs),
+    /// Serving benchmarks: `bench serve` (any OpenAI-compatible server, vLLM's metrics), `bench sweep`,
+    /// `bench offline` (in-process engine), `bench report` (BENCHMARKS.md vs published anchors).
+    Bench(cli::bench::BenchArgs),
+    /// Self-host vs API: cost per 1M tokens, monthly cost, break-even, recommendation.
+    Advise(cli::advise::AdviseArgs),
     /// Measure prompt-processing and decode speed of a model.
     BenchModel(cli::bench_model::BenchModelArgs),
     /// Aggregate decode throughput of the batching engine with 1, 4, 8, 16 concurrent streams.
@@ -46,6 +52,8 @@ fn main() {
         Command::Serve(a) => cli::serve::run(a),
         Command::Pull(a) => cli::pull::run(a),
         Command::Generate(a) => cli::generate::run(a),
+        Command::Bench(a) => cli::bench::run(a),
+        Command::Advise(a) => cli::advise::run(a),
         Command::BenchModel(a) => cli::bench_model::run(a),
         Command::BenchStreams(a) => cli::bench_streams::run(a),
         #[cfg(feature = "cuda")]

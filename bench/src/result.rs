@@ -214,7 +214,13 @@ impl BenchResult {
 
     pub fn read(path: &Path) -> Result<BenchResult, ResultFileError> {
         let text = std::fs::read_to_string(path).map_err(|e| ResultFileError::Io(path.display().to_string(), e))?;
-        serde_json::from_str(&text).map_err(|e| ResultFileError::Parse(path.display().to_string(), e))
+        serde_json::from_str(&text).map_err(|e| {
+            if serde_json::from_str::<SweepResult>(&text).is_ok() {
+                ResultFileError::IsSweep(path.display().to_string())
+            } else {
+                ResultFileError::Parse(path.display().to_string(), e)
+            }
+        })
     }
 }
 
@@ -266,4 +272,6 @@ pub enum ResultFileError {
     Io(String, #[source] std::io::Error),
     #[error("{0} is not a bench result file: {1}")]
     Parse(String, #[source] serde_json::Error),
+    #[error("{0} is a sweep (`bench sweep`, several runs); give one run's result (`bench serve --result-json`)")]
+    IsSweep(String),
 }

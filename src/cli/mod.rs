@@ -1,8 +1,11 @@
 //! Subcommands of the `llmserve` binary, one file each, plus the shared model arguments.
 
+pub mod advise;
+pub mod bench;
 pub mod bench_model;
 #[cfg(feature = "cuda")]
 pub mod bench_gpu;
+pub mod bench_offline;
 pub mod bench_streams;
 pub mod calibrate;
 pub mod export;

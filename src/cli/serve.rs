@@ -133,15 +133,16 @@ fn engine_config(args: &ServeArgs) -> EngineConfig {
     }
 }
 
+/// The CUDA engine for `model` (also used by `bench offline`).
 #[cfg(feature = "cuda")]
-fn cuda_engine(args: &ServeArgs, model: &LoadedModel, config: EngineConfig) -> Result<EngineHandle> {
+pub(crate) fn cuda_engine(model: &LoadedModel, config: EngineConfig, gpu_memory_utilization: f64, max_model_len: Option<usize>) -> Result<EngineHandle> {
     use llmserve_engine::cuda::{CudaModelRunner, CudaRunnerConfig};
     let rc = CudaRunnerConfig {
         block_size: config.scheduler.block_size,
         max_num_seqs: config.scheduler.max_num_seqs,
         max_num_batched_tokens: config.scheduler.max_num_batched_tokens,
-        gpu_memory_utilization: args.gpu_memory_utilization,
-        max_model_len: args.max_model_len,
+        gpu_memory_utilization,
+        max_model_len,
         ..Default::default()
     };
     let runner = CudaModelRunner::new(&model.tensors, &model.config, &rc).context("starting the CUDA backend")?;
@@ -150,7 +151,7 @@ fn cuda_engine(args: &ServeArgs, model: &LoadedModel, config: EngineConfig) -> R
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_engine(_args: &ServeArgs, _model: &LoadedModel, _config: EngineConfig) -> Result<EngineHandle> {
+pub(crate) fn cuda_engine(_model: &LoadedModel, _config: EngineConfig, _gpu_memory_utilization: f64, _max_model_len: Option<usize>) -> Result<EngineHandle> {
     bail!("--device cuda: this binary was built without the `cuda` feature (cargo build --release --features cuda)")
 }
 
@@ -177,7 +178,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let device = args.model.resolve_device()?;
     let engine = match device {
         ResolvedDevice::Cpu => EngineHandle::cpu(&model, config)?,
-        ResolvedDevice::Cuda => cuda_engine(&args, &model, config)?,
+        ResolvedDevice::Cuda => cuda_engine(&model, config, args.gpu_memory_utilization, args.max_model_len)?,
     };
     let model_id = args.served_model_name.clone().unwrap_or_else(|| model.id.clone());
     let mut server_config = ServerConfig::new(&model_id);
