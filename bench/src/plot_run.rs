@@ -68,6 +68,7 @@ fn draw_cdf(r: &BenchResult, path: &Path) -> Result<(), PlotError> {
     chart
         .configure_mesh()
         .x_desc("latency (ms, log scale)")
+        .x_label_formatter(&|x: &f64| if *x < 1.0 { format!("{x:.1}") } else { format!("{x:.0}") })
         .y_desc("share of requests at or below (ITL: of gaps)")
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
@@ -76,7 +77,9 @@ fn draw_cdf(r: &BenchResult, path: &Path) -> Result<(), PlotError> {
     for (i, (metric, values)) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let n = values.len() as f64;
-        let points: Vec<(f64, f64)> = values.iter().enumerate().map(|(k, &x)| (x, (k + 1) as f64 / n)).collect();
+        // A step function: at each value the share jumps from k/n to (k+1)/n.
+        let points: Vec<(f64, f64)> =
+            values.iter().enumerate().flat_map(|(k, &x)| [(x, k as f64 / n), (x, (k + 1) as f64 / n)]).collect();
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(3)))
             .map_err(|e| draw_err(e.to_string()))?
@@ -85,7 +88,7 @@ fn draw_cdf(r: &BenchResult, path: &Path) -> Result<(), PlotError> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .label_font(("sans-serif", 16))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
