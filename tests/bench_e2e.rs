@@ -170,3 +170,31 @@ fn bench_serve_reports_a_dead_server_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("http://127.0.0.1:9/v1/models") && stderr.contains("is it running?"), "{stderr}");
 }
+
+#[test]
+fn bench_offline_generates_every_requested_token() {
+    let Some(model) = default_model::for_tests() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("offline.json");
+    let out = llmserve()
+        .args(["bench", "offline", "--dataset", "random", "--num-prompts", "5", "--input-len", "24", "--output-len", "6"])
+        .args(["--threads", "2", "--model"])
+        .arg(&model)
+        .arg("--output-json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("Throughput: ") && stdout.contains("requests/s"), "{stdout}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["num_requests"], 5);
+    // EOS is ignored: exactly 5 × 6 output tokens; the prompts are the workload's 24 tokens each (the
+    // model adds no BOS), so 5 × 24 + 30 in total.
+    assert_eq!(r["total_output_tokens"], 30, "{r}");
+    let total = r["total_num_tokens"].as_u64().unwrap();
+    assert_eq!(total, 150, "{r}");
+    let elapsed = r["elapsed_time"].as_f64().unwrap();
+    assert!((r["requests_per_second"].as_f64().unwrap() - 5.0 / elapsed).abs() < 1e-9);
+    assert!((r["output_tokens_per_second"].as_f64().unwrap() - 30.0 / elapsed).abs() < 1e-9);
+}
