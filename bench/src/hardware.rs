@@ -14,14 +14,16 @@ fn gpu_name() -> Option<String> {
     (out.status.success() && !name.is_empty()).then(|| name.to_string())
 }
 
-fn cpu_model() -> String {
+/// The CPU's model name from /proc/cpuinfo (the architecture elsewhere).
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
-fn cores() -> usize {
+/// Cores available to this process.
+pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 

@@ -36,11 +36,11 @@ pub const COMMON_FONT_PATHS: &[&str] = &[
     "C:\\Windows\\Fonts\\arial.ttf",
 ];
 
-const SIZE: (u32, u32) = (1000, 600);
+pub(crate) const SIZE: (u32, u32) = (1000, 600);
 const FONT: &str = "sans-serif";
 
 /// One colour per sweep label (Tableau 10), in label order.
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use crate::plot::{ensure_font, PlotError};
+use crate::plot::{ensure_font, PlotError, PALETTE, SIZE};
 use crate::result::{BenchResult, LatencyMetric};
 
-const SIZE: (u32, u32) = (1000, 600);
-const COLORS: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
 
 /// The per-request (per-gap for ITL) values of a metric in ms, sorted; TPOT as vLLM defines it, for
 /// requests with more than one output token.
@@ -75,7 +73,7 @@ fn draw_cdf(r: &BenchResult, path: &Path) -> Result<(), PlotError> {
         .draw()
         .map_err(|e| draw_err(e.to_string()))?;
     for (i, (metric, values)) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = PALETTE[i % PALETTE.len()];
         let n = values.len() as f64;
         // A step function: at each value the share jumps from k/n to (k+1)/n.
         let points: Vec<(f64, f64)> =

@@ -179,11 +179,7 @@ fn today() -> String {
 
 /// `N-core <model name>, <best ISA>` from /proc/cpuinfo and feature detection.
 fn detect_device() -> String {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let name = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|n| n.trim().to_string()))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let (cores, name) = (llmserve_bench::hardware::cores(), llmserve_bench::hardware::cpu_model());
     #[cfg(target_arch = "x86_64")]
     let isa = if is_x86_feature_detected!("avx512f") {
         "AVX-512"
