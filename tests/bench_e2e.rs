@@ -2,66 +2,34 @@
 //! `llmserve bench sweep` with a handful of requests; the result files are checked against what the
 //! server itself counted (its /metrics) and against the metric definitions.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
 
 use llmserve_models::default_model;
+use common::{llmserve, start_server};
 use serde_json::Value;
 
-fn llmserve() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_llmserve"))
-}
-
-/// The server on a free port; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(model: &Path) -> Server {
-    let mut child = llmserve()
-        .args(["serve", "--port", "0", "--threads", "2", "--log-format", "json", "--model"])
-        .arg(model)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["message"] == "llmserve listening" {
-                    let _ = tx.send(v["address"].as_str().unwrap_or_default().to_string());
-                }
-            }
-        }
-    });
-    let url = rx.recv_timeout(Duration::from_secs(120)).expect("the server logs its address within 2 minutes");
-    Server { child, url }
-}
-
-fn metric(url: &str, name: &str) -> f64 {
+/// The sum of the samples named like `series` whose labels include the given ones (every series
+/// also carries `model`).
+fn metric(url: &str, series: &str) -> f64 {
     let text = reqwest::blocking::get(format!("{url}/metrics")).unwrap().text().unwrap();
+    let (name, wanted) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l.trim_end_matches('}')));
     text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(sample, _)| {
+            let (sample_name, labels) = sample.split_once('{').unwrap_or((sample, ""));
+            sample_name == name && wanted.split(',').filter(|w| !w.is_empty()).all(|w| labels.split(',').any(|l| l.trim_end_matches('}') == w))
+        })
+        .filter_map(|(_, value)| value.parse::<f64>().ok())
         .sum()
 }
 
 #[test]
 fn bench_serve_and_sweep_against_the_real_server() {
     let Some(model) = default_model::for_tests() else { return };
-    let server = start_server(&model);
+    let server = start_server(&model, &[]);
     let dir = tempfile::tempdir().unwrap();
     let finished_before = metric(&server.url, r#"llmserve_requests_total{status="200"}"#);
 

@@ -7,6 +7,7 @@
 //! engine-level series are refreshed from [`EngineStats`] at every scrape (the engine publishes a
 //! snapshot after each loop iteration, so a scrape never waits for a step).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use llmserve_engine::EngineStats;
@@ -87,10 +88,13 @@ fn gauge(name: &str, help: &str) -> IntGauge {
 }
 
 impl Metrics {
-    /// Builds and registers every series; `model` and `version` label `llmserve_build_info`.
+    /// Builds and registers every series. Every series carries the served model as a `model` label
+    /// (what the Grafana dashboard's `$model` variable selects; vLLM labels its series `model_name`
+    /// the same way); `version` labels `llmserve_build_info`.
     pub fn new(model: &str, version: &str) -> Metrics {
+        let model_label = HashMap::from([("model".to_string(), model.to_string())]);
         let m = Metrics {
-            registry: Registry::new(),
+            registry: Registry::new_custom(None, Some(model_label)).expect("a valid constant label"),
             time_to_first_token: histogram(
                 "llmserve_time_to_first_token_seconds",
                 "Time from receiving a generation request to its first generated token.",
@@ -162,11 +166,11 @@ impl Metrics {
             seen: Mutex::new(EngineCountersSeen::default()),
         };
         let build_info = IntGaugeVec::new(
-            Opts::new("llmserve_build_info", "Constant 1, labelled with the server version and served model."),
-            &["version", "model"],
+            Opts::new("llmserve_build_info", "Constant 1, labelled with the server version (and, like every series, the model)."),
+            &["version"],
         )
         .expect("valid gauge");
-        build_info.with_label_values(&[version, model]).set(1);
+        build_info.with_label_values(&[version]).set(1);
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.time_to_first_token.clone()),
             Box::new(m.inter_token_latency.clone()),
@@ -247,10 +251,10 @@ mod tests {
         s.num_preemptions = 5;
         m.observe_engine(&s, true);
         let text = m.render();
-        assert!(text.contains("llmserve_num_preemptions_total 5"), "{text}");
-        assert!(text.contains("llmserve_kv_cache_free_blocks 4"), "{text}");
-        assert!(text.contains("llmserve_kv_cache_usage_ratio 0.6"), "{text}");
-        assert!(text.contains("llmserve_build_info{model=\"m\",version=\"0\"} 1"), "{text}");
+        assert!(text.contains("llmserve_num_preemptions_total{model=\"m\"} 5"), "{text}");
+        assert!(text.contains("llmserve_kv_cache_free_blocks{model=\"m\"} 4"), "{text}");
+        assert!(text.contains("llmserve_kv_cache_usage_ratio{model=\"m\"} 0.6"), "{text}");
+        assert!(text.contains("llmserve_build_info{version=\"0\",model=\"m\"} 1"), "{text}");
     }
 
     #[test]

@@ -75,6 +75,9 @@ class Server:
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 name, _, value = line.rpartition(" ")
+                # Every series carries the served model as a label; key unlabelled series by name.
+                if name.startswith("llmserve_") and name.count("{") == 1 and name.count("=") == 1 and 'model="' in name:
+                    name = name.split("{", 1)[0]
                 values[name] = float(value)
         return values
 

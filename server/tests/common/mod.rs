@@ -160,8 +160,23 @@ pub async fn post_stream(url: &str, body: &Value) -> (u16, Vec<String>) {
 }
 
 /// The value of an unlabelled series (or a fully written `name{labels}`) in `/metrics` text.
+/// The value of the first sample of `series` (`name` or `name{label="v",…}`) in a scrape: the name must
+/// be equal and the given labels a subset of the sample's (every series also carries `model`).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    let (name, wanted) = split_series(series);
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (sample, value) = line.rsplit_once(' ')?;
+        let (sample_name, labels) = split_series(sample);
+        (sample_name == name && wanted.iter().all(|w| labels.contains(w))).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// `name{a="x",b="y"}` → (`name`, [`a="x"`, `b="y"`]). Label values in these tests hold no commas.
+fn split_series(series: &str) -> (&str, Vec<&str>) {
+    match series.split_once('{') {
+        Some((name, rest)) => (name, rest.trim_end_matches('}').split(',').filter(|l| !l.is_empty()).collect()),
+        None => (series, Vec::new()),
+    }
 }
 
 pub async fn metrics_text(server: &TestServer) -> String {
