@@ -102,3 +102,81 @@ fn exported_hf_directory_generates_like_the_gguf() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
+
+/// `serve --log-file`: every line of every (rotated) file is JSON and no `request finished` line is lost.
+#[test]
+fn serve_log_file_rotates_whole_json_lines() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let Some(path) = default_model::for_tests() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("llmserve.log");
+    let mut child = llmserve()
+        .args(["serve", "--port", "0", "--threads", "2", "--log-file-max-bytes", "4096", "--log-file-keep", "100", "--model"])
+        .arg(&path)
+        .arg("--log-file")
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stdout until the address is logged, then keep draining it so the server never blocks on it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if v["message"] == "llmserve listening" {
+                    let _ = tx.send(v["address"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    });
+    let Ok(base) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+        let _ = child.kill();
+        panic!("the server did not start");
+    };
+    let client = reqwest::blocking::Client::new();
+    let models: serde_json::Value = client.get(format!("{base}/v1/models")).send().unwrap().json().unwrap();
+    let model = models["data"][0]["id"].as_str().unwrap().to_string();
+    let requests = 30;
+    for i in 0..requests {
+        let body = serde_json::json!({ "model": model, "prompt": format!("Count to {i}:"), "max_tokens": 2 });
+        let r = client.post(format!("{base}/v1/completions")).header("X-Request-ID", format!("log-file-{i}")).json(&body).send().unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
+    }
+    // A graceful shutdown flushes the file.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+
+    let mut finished = std::collections::BTreeSet::new();
+    let mut files = 0;
+    for n in 0..=100 {
+        let p = if n == 0 { log.clone() } else { dir.path().join(format!("llmserve.log.{n}")) };
+        let Ok(text) = std::fs::read_to_string(&p) else { continue };
+        files += 1;
+        assert!(text.len() <= 4096 && text.ends_with('\n'), "{}: {} bytes", p.display(), text.len());
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", p.display()));
+            if v["target"] == "llmserve::request" && v["message"] == "request finished" {
+                assert!(v["e2e_s"].as_f64().is_some() && v["completion_tokens"].as_u64().is_some(), "{line}");
+                finished.insert(v["request_id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(files >= 2, "4096-byte files should have rotated");
+    let expected: std::collections::BTreeSet<String> = (0..requests).map(|i| format!("log-file-{i}")).collect();
+    assert_eq!(finished, expected);
+}
+
+#[test]
+fn serve_refuses_a_tiny_log_file_limit_and_a_missing_directory() {
+    let out = llmserve().args(["serve", "--log-file", "/tmp/x.log", "--log-file-max-bytes", "100"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--log-file-max-bytes") && err.contains("4096"), "{err}");
+    let out = llmserve().args(["serve", "--log-file", "/nonexistent-dir/llmserve.log"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent-dir/llmserve.log"), "{err}");
+}

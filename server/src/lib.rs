@@ -6,7 +6,8 @@
 //! - [`routes`]: the router, body extraction, request ids; one file per route family.
 //! - [`openai`]: the wire types; [`validation`]: request → engine request; [`error`]: [`ApiError`].
 //! - [`generation`]: one request in flight (merged streams, per-choice state, metrics, log line).
-//! - [`sse`]: stream framing; [`logprobs`]: logprob response shapes; [`metrics`]: every series.
+//! - [`sse`]: stream framing; [`logprobs`]: logprob response shapes; [`metrics`]: every series;
+//!   [`gpu_metrics`]: NVML GPU gauges (none without a GPU).
 //! - [`state`]: [`ServerConfig`], [`AppState`] and admission.
 //!
 //! [`serve`] runs the server until a shutdown signal, then drains: new requests get 503, the
@@ -16,6 +17,7 @@ pub mod access;
 pub mod auth;
 pub mod error;
 pub mod generation;
+pub mod gpu_metrics;
 pub mod logprobs;
 pub mod metrics;
 pub mod openai;

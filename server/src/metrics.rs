@@ -202,6 +202,8 @@ impl Metrics {
         for c in collectors {
             m.registry.register(c).expect("metric names are unique");
         }
+        // GPU gauges (NVML), read at every gather; no series without a GPU.
+        m.registry.register(Box::new(crate::gpu_metrics::GpuMetrics::detect())).expect("metric names are unique");
         m
     }
 

@@ -11,6 +11,7 @@ pub mod calibrate;
 pub mod export;
 pub mod generate;
 pub mod keys;
+pub mod log_file;
 pub mod model_args;
 pub mod pull;
 pub mod safety_eval;

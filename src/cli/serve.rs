@@ -1,6 +1,7 @@
 //! `llmserve serve`: the OpenAI-compatible HTTP server on a model (the default model is fetched
 //! when missing). Every flag is also an `LLMSERVE_*` environment variable. Logs are JSON lines on
-//! stdout (`--log-format text` for humans; filter with `LLMSERVE_LOG`, e.g. `info,llmserve=debug`).
+//! stdout (`--log-format text` for humans; filter with `LLMSERVE_LOG`, e.g. `info,llmserve=debug`), and
+//! also to `--log-file PATH` (JSON, rotated by size; `log_file.rs`, docs/logging.md).
 //! SIGINT / SIGTERM drain: new requests get 503, in-flight ones finish within `--shutdown-timeout`.
 //! Access: `--tenants FILE` (keys, limits, safety profiles per tenant; reloaded on SIGHUP) or
 //! `--api-key KEY`; with neither the server runs open and says so loudly.
@@ -21,6 +22,7 @@ use llmserve_server::access::{AccessControl, AccessMode};
 use llmserve_server::rate_limit::MonotonicClock;
 use llmserve_server::{AppState, ServerConfig};
 
+use super::log_file::{self, LogFileGuard, RotationPolicy};
 use super::model_args::ModelArgs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,6 +79,16 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LLMSERVE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Also write the JSON log lines to this file (whatever --log-format says for stdout), rotated by
+    /// size: PATH → PATH.1 → PATH.2 … (see docs/logging.md).
+    #[arg(long, env = "LLMSERVE_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Rotate the log file before a line would grow it past this many bytes (at least 4096).
+    #[arg(long, env = "LLMSERVE_LOG_FILE_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub log_file_max_bytes: u64,
+    /// Rotated log files kept (PATH.1 … PATH.N; the oldest is deleted).
+    #[arg(long, env = "LLMSERVE_LOG_FILE_KEEP", default_value_t = 5)]
+    pub log_file_keep: u32,
     /// Tenants file (TOML): API-key hashes, rate limits, priorities, models and safety profiles per
     /// tenant. Reloaded on SIGHUP (a bad file keeps the old configuration).
     #[arg(long, env = "LLMSERVE_TENANTS", conflicts_with = "api_key")]
@@ -106,14 +118,31 @@ fn access_control(args: &ServeArgs) -> Result<AccessControl> {
     Ok(access)
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LLMSERVE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Text => builder.try_init(),
+/// Logging for `serve`: stdout in `--log-format`, plus JSON lines into `--log-file` (rotated, written by a
+/// background thread) when asked. Keep the returned guard alive until shutdown: dropping it flushes the file.
+fn init_logging(args: &ServeArgs) -> Result<Option<LogFileGuard>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer};
+    if args.log_file_max_bytes < log_file::MIN_MAX_BYTES {
+        bail!("--log-file-max-bytes must be at least {} bytes, got {}", log_file::MIN_MAX_BYTES, args.log_file_max_bytes);
+    }
+    let (file_layer, guard) = match &args.log_file {
+        Some(path) => {
+            let policy = RotationPolicy { max_bytes: args.log_file_max_bytes, keep: args.log_file_keep };
+            let (writer, guard) = log_file::spawn(path, policy).with_context(|| format!("cannot open the log file {}", path.display()))?;
+            let layer = fmt::layer().json().flatten_event(true).with_current_span(false).with_ansi(false).with_writer(writer);
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
     };
+    let filter = EnvFilter::try_from_env("LLMSERVE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let stdout_layer = match args.log_format {
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(false).boxed(),
+        LogFormat::Text => fmt::layer().boxed(),
+    };
+    let _ = tracing_subscriber::registry().with(filter).with(stdout_layer).with(file_layer).try_init();
+    Ok(guard)
 }
 
 fn engine_config(args: &ServeArgs) -> EngineConfig {
@@ -156,7 +185,8 @@ pub(crate) fn cuda_engine(_model: &LoadedModel, _config: EngineConfig, _gpu_memo
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    init_logging(args.log_format);
+    // Dropped last (after the runtime and the engine): the log file gets every line, shutdown's included.
+    let _log_file = init_logging(&args)?;
     if !(args.shutdown_timeout.is_finite() && args.shutdown_timeout >= 0.0) {
         bail!("--shutdown-timeout must be a non-negative number of seconds, got {}", args.shutdown_timeout);
     }

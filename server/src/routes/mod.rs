@@ -91,7 +91,8 @@ async fn request_context(State(state): State<Arc<AppState>>, mut request: Reques
                 route = %path,
                 tenant,
                 model = %state.config.model_id,
-                status,
+                status = "refused",
+                http_status = status,
                 "request refused"
             );
         }
