@@ -301,6 +301,9 @@ pub async fn access_control(State(state): State<Arc<AppState>>, mut request: Req
     let limiter = access.limiter.clone();
     let flagged = Arc::clone(&access.flagged);
     request.extensions_mut().insert(access);
+    if let Some(trace) = request.extensions().get::<crate::otel::RequestTrace>() {
+        trace.mark_access_checked();
+    }
     let mut response = next.run(request).await;
     if flagged.load(Ordering::Relaxed) {
         response.headers_mut().insert("x-llmserve-safety", HeaderValue::from_static("flagged"));

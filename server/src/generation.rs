@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{select_all, BoxStream, Stream, StreamExt};
@@ -26,6 +26,8 @@ use llmserve_engine::{EngineRequest, FinishReason, RequestStream, StreamEvent, T
 
 use crate::access::{RequestAccess, ANONYMOUS};
 use crate::error::ApiError;
+use crate::otel::request::GenerationTimes;
+use crate::otel::RequestTrace;
 use crate::rate_limit::TokenReservation;
 use crate::safety::chain::{moderate_output, OutputPipeline, PipelineStep, SafetyRecorder};
 use crate::safety::moderation::ModerationHook;
@@ -54,6 +56,8 @@ pub struct ChoiceState {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
     pub cached_tokens: usize,
+    /// The engine's queue time of this sample (`None` until it finished, or if it never ran).
+    pub queue_time: Option<Duration>,
     first_token_at: Option<Instant>,
     last_token_at: Option<Instant>,
 }
@@ -85,6 +89,10 @@ pub struct Generation {
     stopped: Vec<bool>,
     /// Screened events not yet handed out.
     pending: VecDeque<ChoiceEvent>,
+    /// When the engine requests were submitted (the trace's `queue` span starts here).
+    submitted: Instant,
+    /// The request's trace when tracing is on; gets the engine timing and usage at the end.
+    trace: Option<RequestTrace>,
 }
 
 impl Generation {
@@ -128,6 +136,8 @@ impl Generation {
             moderated_len: Vec::new(),
             stopped: Vec::new(),
             pending: VecDeque::new(),
+            submitted: Instant::now(),
+            trace: None,
         })
     }
 
@@ -140,6 +150,12 @@ impl Generation {
         self.moderation = access.profile.output_moderation.as_ref().map(|hook| (Arc::clone(hook), recorder));
         self.moderated_len = vec![0; k];
         self.stopped = vec![false; k];
+        self
+    }
+
+    /// Reports timing and usage to `trace` when the request ends (tracing on).
+    pub fn with_trace(mut self, trace: Option<RequestTrace>) -> Generation {
+        self.trace = trace;
         self
     }
 
@@ -281,6 +297,7 @@ impl Generation {
                 choice.prompt_tokens = usage.prompt_tokens;
                 choice.completion_tokens = usage.completion_tokens;
                 choice.cached_tokens = usage.cached_prompt_tokens;
+                choice.queue_time = usage.queue_time;
                 self.num_finished += 1;
                 metrics.finished.with_label_values(&[reason.as_str()]).inc();
                 metrics.e2e_request_latency.observe(now.duration_since(self.received).as_secs_f64());
@@ -326,7 +343,7 @@ impl Generation {
     }
 
     /// Counts the tokens and writes the request's log line (once).
-    pub fn finish_log(&mut self, status: &str) {
+    pub fn finish_log(&mut self, status: &'static str) {
         if self.logged {
             return;
         }
@@ -341,7 +358,21 @@ impl Generation {
             // A request cut short (disconnect, filter) used fewer tokens than it reserved: refund.
             reservation.reconcile((usage.prompt_tokens + usage.completion_tokens) as u64, self.state.access.limiters.now());
         }
-        let reasons: Vec<&str> = self.choices.iter().map(|c| c.finish_reason.map_or("none", FinishReason::as_str)).collect();
+        let reasons: Vec<&'static str> = self.choices.iter().map(|c| c.finish_reason.map_or("none", FinishReason::as_str)).collect();
+        if let Some(trace) = &self.trace {
+            trace.record_generation(GenerationTimes {
+                submitted: Some(self.submitted),
+                queue_time: self.choices.iter().filter_map(|c| c.queue_time).min(),
+                first_token: self.choices.iter().filter_map(|c| c.first_token_at).min(),
+                last_token: self.choices.iter().filter_map(|c| c.last_token_at).max(),
+                ended: Some(Instant::now()),
+                input_tokens: usage.prompt_tokens,
+                output_tokens: usage.completion_tokens,
+                cached_tokens: usage.prompt_tokens_details.cached_tokens,
+                finish_reasons: reasons.clone(),
+                outcome: status,
+            });
+        }
         tracing::info!(
             target: "llmserve::request",
             request_id = %self.request_id,
@@ -355,6 +386,7 @@ impl Generation {
             cached_tokens = usage.prompt_tokens_details.cached_tokens,
             ttft_s = self.ttft_seconds(),
             e2e_s = self.received.elapsed().as_secs_f64(),
+            trace_id = self.trace.as_ref().map(RequestTrace::trace_id),
             "request finished"
         );
     }

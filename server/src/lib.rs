@@ -9,6 +9,7 @@
 //! - [`sse`]: stream framing; [`logprobs`]: logprob response shapes; [`metrics`]: every series;
 //!   [`gpu_metrics`]: NVML GPU gauges (none without a GPU).
 //! - [`state`]: [`ServerConfig`], [`AppState`] and admission.
+//! - [`otel`]: OpenTelemetry traces of generation requests (`--otlp-endpoint`).
 //!
 //! [`serve`] runs the server until a shutdown signal, then drains: new requests get 503, the
 //! listener closes, in-flight requests finish within `shutdown_timeout`, and what is left is aborted.
@@ -21,6 +22,7 @@ pub mod gpu_metrics;
 pub mod logprobs;
 pub mod metrics;
 pub mod openai;
+pub mod otel;
 pub mod rate_limit;
 pub mod routes;
 pub mod safety;
@@ -76,6 +78,10 @@ pub async fn serve(
     let engine = state.engine.clone();
     // Joining the engine thread blocks; keep it off the async workers.
     let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+    if let Some(tracer) = state.tracer.clone() {
+        // Export what the last requests left queued (blocks up to the export timeout).
+        let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
+    }
     tracing::info!("server stopped");
     result
 }

@@ -66,6 +66,8 @@ pub struct AppState {
     pub access: AccessControl,
     /// Unix time the server started (`created` of the model card).
     pub started_at: u64,
+    /// OpenTelemetry request tracing; `None` (the default) = off, nothing is recorded.
+    pub tracer: Option<Arc<crate::otel::RequestTracer>>,
     in_flight: AtomicUsize,
     draining: AtomicBool,
 }
@@ -100,6 +102,7 @@ impl AppState {
             metrics,
             access: AccessControl::open("default").expect("the built-in `default` profile exists"),
             started_at: unix_now(),
+            tracer: None,
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         }
@@ -108,6 +111,12 @@ impl AppState {
     /// Replaces the access configuration (before the state is shared).
     pub fn with_access(mut self, access: AccessControl) -> AppState {
         self.access = access;
+        self
+    }
+
+    /// Traces generation requests with `tracer` (before the state is shared).
+    pub fn with_tracer(mut self, tracer: Option<crate::otel::RequestTracer>) -> AppState {
+        self.tracer = tracer.map(Arc::new);
         self
     }
 

@@ -19,6 +19,7 @@ use llmserve_models::chat_template::ChatTemplate;
 use llmserve_models::model::LoadedModel;
 use llmserve_scheduler::{PolicyKind, SchedulerConfig};
 use llmserve_server::access::{AccessControl, AccessMode};
+use llmserve_server::otel::{OtlpConfig, RequestTracer};
 use llmserve_server::rate_limit::MonotonicClock;
 use llmserve_server::{AppState, ServerConfig};
 
@@ -100,6 +101,25 @@ pub struct ServeArgs {
     /// (injection blocked, PII redacted in output) or off.
     #[arg(long, env = "LLMSERVE_SAFETY_PROFILE", default_value = "default")]
     pub safety_profile: String,
+    /// OpenTelemetry: export a trace of every generation request over OTLP/HTTP (protobuf) to this
+    /// collector base URL, e.g. http://collector:4318 (`/v1/traces` is appended). Off when unset.
+    #[arg(long, env = "LLMSERVE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    #[arg(long, env = "LLMSERVE_OTLP_SERVICE_NAME", default_value = "llmserve", requires = "otlp_endpoint")]
+    pub otlp_service_name: String,
+    /// Share of new traces recorded, 0..=1 (parent-based: a caller's sampled `traceparent` is
+    /// always recorded).
+    #[arg(long, env = "LLMSERVE_OTLP_SAMPLE_RATIO", default_value_t = 1.0, requires = "otlp_endpoint")]
+    pub otlp_sample_ratio: f64,
+}
+
+/// The tracing configuration the `--otlp-*` flags ask for (`None` = tracing off).
+fn otlp_config(args: &ServeArgs) -> Result<Option<OtlpConfig>> {
+    match args.otlp_endpoint.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(endpoint) => Ok(Some(OtlpConfig::new(endpoint, &args.otlp_service_name, args.otlp_sample_ratio)?)),
+    }
 }
 
 /// The access configuration the flags ask for.
@@ -191,6 +211,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         bail!("--shutdown-timeout must be a non-negative number of seconds, got {}", args.shutdown_timeout);
     }
     let access = access_control(&args)?;
+    let otlp = otlp_config(&args)?;
     let model = args.model.load()?;
     let tokenizer = model
         .tokenizer
@@ -217,7 +238,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
     server_config.shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout);
     server_config.system_fingerprint = format!("fp_llmserve_{}_{}_{device:?}", llmserve_server::version(), env!("LLMSERVE_GIT_COMMIT")).to_lowercase();
     let limits = engine.limits();
-    let state = Arc::new(AppState::new(server_config, engine, tokenizer, chat_template).with_access(access));
+    let tracer = match otlp {
+        Some(config) => {
+            tracing::info!(url = %config.traces_url, service_name = %config.service_name, sample_ratio = config.sample_ratio, "OpenTelemetry tracing on");
+            Some(RequestTracer::start(config)?)
+        }
+        None => None,
+    };
+    let state = Arc::new(AppState::new(server_config, engine, tokenizer, chat_template).with_access(access).with_tracer(tracer));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("llmserve-http").build()?;
     runtime.block_on(async move {
         if matches!(state.access.mode(), AccessMode::TenantsFile(_)) {

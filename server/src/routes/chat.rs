@@ -15,6 +15,7 @@ use llmserve_engine::{EngineRequest, StreamEvent};
 use crate::error::ApiError;
 use crate::generation::{ChoiceEvent, Generation};
 use crate::logprobs::chat_logprobs;
+use crate::otel::{self, Phase, RequestTrace};
 use crate::openai::{
     AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatDelta,
     UsageBody,
@@ -59,9 +60,12 @@ pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     Extension(access): Extension<RequestAccess>,
+    trace: Option<Extension<RequestTrace>>,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
+    let trace = trace.map(|Extension(t)| t);
+    otel::request::set_request_model(trace.as_ref(), "chat", req.model.as_deref());
     let messages = chat_messages(&req.messages)?;
     let limits = state.engine.limits();
     let fields = req.sampling();
@@ -82,18 +86,24 @@ pub async fn chat_completions(
     if requested_max == Some(0) {
         return Err(ApiError::invalid(max_param, format!("{max_param} = 0 is invalid on chat completions: at least 1")));
     }
+    let safety = otel::phase(trace.as_ref(), Phase::SafetyInput);
     let recorder = screen_request(&state, &access, &request_id, req.model.as_deref(), &chat_input_texts(&messages)).await?;
+    drop(safety);
+    let tokenize = otel::phase(trace.as_ref(), Phase::Tokenize);
     let prompt = {
         let state = Arc::clone(&state);
         off_the_runtime(&request_id, move || chat_prompt(&state, &messages)).await?
     };
     params.max_tokens = max_tokens_for(requested_max, None, prompt.len(), &limits)?;
+    drop(tokenize);
+    otel::request::set_sampling(trace.as_ref(), n, params.max_tokens);
     params.logprobs = top_logprobs;
     let reservation = reserve_tokens(&state, &access, prompt.len() + n * params.max_tokens as usize)?;
     let permit = state.admit(n)?;
     let request = access.tag(EngineRequest::new(prompt, params).with_n(n));
     let mut generation = Generation::submit(&state, request_id, "chat", received, vec![request], permit, "messages")?
-        .with_access(&access, recorder, reservation.commit());
+        .with_access(&access, recorder, reservation.commit())
+        .with_trace(trace);
     let meta = ResponseMeta::new(&state, "chatcmpl");
     if stream {
         let format = ChatStream { meta, state: Arc::clone(&state), include_usage, logprobs: top_logprobs.is_some() };

@@ -15,6 +15,7 @@ use llmserve_engine::{EngineRequest, StreamEvent};
 use crate::error::ApiError;
 use crate::generation::{ChoiceEvent, ChoiceState, Generation};
 use crate::logprobs::CompletionLogprobsBuilder;
+use crate::otel::{self, Phase, RequestTrace};
 use crate::openai::{CompletionChoice, CompletionRequest, CompletionResponse, UsageBody};
 use crate::routes::chat::{include_usage, ResponseMeta};
 use crate::access::RequestAccess;
@@ -50,9 +51,12 @@ pub async fn completions(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     Extension(access): Extension<RequestAccess>,
+    trace: Option<Extension<RequestTrace>>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
+    let trace = trace.map(|Extension(t)| t);
+    otel::request::set_request_model(trace.as_ref(), "text_completion", req.model.as_deref());
     let limits = state.engine.limits();
     let fields = req.sampling();
     let stream = fields.stream.unwrap_or(false);
@@ -62,12 +66,17 @@ pub async fn completions(
     check_logprobs(&access, logprobs.is_some(), "logprobs")?;
     let base_params = sampling_params(&fields, limits.vocab_size)?;
     let n = sample_count(fields.n, &limits)?;
+    // Token-id prompts are decoded for the safety check, so here tokenizing comes first.
+    let tokenize = otel::phase(trace.as_ref(), Phase::Tokenize);
     let prompts = {
         let (state, prompt) = (Arc::clone(&state), req.prompt.clone());
         off_the_runtime(&request_id, move || completion_prompts(&state, &prompt, &limits)).await?
     };
+    drop(tokenize);
+    let safety = otel::phase(trace.as_ref(), Phase::SafetyInput);
     let input = prompt_input_texts(&state, &prompts)?;
     let recorder = screen_request(&state, &access, &request_id, req.model.as_deref(), &input).await?;
+    drop(safety);
     let mut requests = Vec::with_capacity(prompts.len());
     let mut reserved_tokens = 0;
     for p in &prompts {
@@ -79,11 +88,14 @@ pub async fn completions(
         reserved_tokens += p.token_ids.len() + n * params.max_tokens as usize;
         requests.push(access.tag(EngineRequest::new(p.token_ids.clone(), params).with_n(n)));
     }
+    let max_tokens = requests.iter().map(|r| r.sampling_params.max_tokens).max().unwrap_or(0);
+    otel::request::set_sampling(trace.as_ref(), n, max_tokens);
     let echoed = if echo { echoed_prompts(&state, &prompts)? } else { Vec::new() };
     let reservation = reserve_tokens(&state, &access, reserved_tokens)?;
     let permit = state.admit(n * prompts.len())?;
     let mut generation = Generation::submit(&state, request_id, "completions", received, requests, permit, "prompt")?
-        .with_access(&access, recorder, reservation.commit());
+        .with_access(&access, recorder, reservation.commit())
+        .with_trace(trace);
     let meta = ResponseMeta::new(&state, "cmpl");
     if stream {
         let builders = (0..generation.choices.len())

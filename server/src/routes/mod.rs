@@ -1,6 +1,7 @@
 //! The router: every route, the JSON body extractor with OpenAI-shaped errors, and the middleware
 //! that gives each request an id (`X-Request-ID` accepted or generated, echoed on every response)
-//! and counts generation requests by status.
+//! and counts generation requests by status. With a tracer, [`crate::otel::trace_requests`] runs
+//! between the request id and access control.
 //!
 //! Route files: [`chat`] (`/v1/chat/completions`), [`completions`] (`/v1/completions`), [`info`]
 //! (`/v1/models`, `/health`, `/metrics`), [`tokenize`] (`/tokenize`, `/detokenize`).
@@ -31,11 +32,11 @@ use crate::state::AppState;
 pub struct RequestId(pub String);
 
 /// Routes whose requests `llmserve_requests_total` counts.
-const GENERATION_ROUTES: &[&str] = &["/v1/chat/completions", "/v1/completions"];
+pub(crate) const GENERATION_ROUTES: &[&str] = &["/v1/chat/completions", "/v1/completions"];
 
 /// Every route of the server over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(info::list_models))
@@ -46,9 +47,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), crate::access::access_control))
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), request_context))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), crate::access::access_control));
+    // Tracing sits inside the request id and outside auth; without a tracer it is not installed.
+    let router = match &state.tracer {
+        Some(_) => router.layer(middleware::from_fn_with_state(Arc::clone(&state), crate::otel::trace_requests)),
+        None => router,
+    };
+    router.layer(middleware::from_fn_with_state(Arc::clone(&state), request_context)).with_state(state)
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -85,6 +90,7 @@ async fn request_context(State(state): State<Arc<AppState>>, mut request: Reques
         // Admitted requests log themselves when they end (`Generation`); refused ones here.
         if !response.status().is_success() && response.extensions().get::<RequestLogged>().is_none() {
             let tenant = response.extensions().get::<crate::access::TenantLabel>().map(|t| t.0.to_string());
+            let trace_id = response.extensions().get::<crate::otel::middleware::TraceIdLabel>().map(|t| t.0.clone());
             tracing::info!(
                 target: "llmserve::request",
                 request_id = %id,
@@ -93,6 +99,7 @@ async fn request_context(State(state): State<Arc<AppState>>, mut request: Reques
                 model = %state.config.model_id,
                 status = "refused",
                 http_status = status,
+                trace_id,
                 "request refused"
             );
         }

@@ -47,6 +47,20 @@ impl TestServer {
         tweak: impl FnOnce(&mut ServerConfig),
         access: Option<llmserve_server::access::AccessControl>,
     ) -> TestServer {
+        TestServer::start_with_state(model, kv_cache_tokens, tweak, |state| match access {
+            Some(access) => state.with_access(access),
+            None => state,
+        })
+    }
+
+    /// [`TestServer::start`] with `customize` applied to the state before it is shared (access
+    /// control, tracing).
+    pub fn start_with_state(
+        model: &LoadedModel,
+        kv_cache_tokens: usize,
+        tweak: impl FnOnce(&mut ServerConfig),
+        customize: impl FnOnce(AppState) -> AppState,
+    ) -> TestServer {
         let defaults = EngineConfig::default();
         let config = EngineConfig {
             cpu: CpuBackendConfig { threads: 2, kv_cache_tokens, ..defaults.cpu },
@@ -64,11 +78,7 @@ impl TestServer {
         let mut server_config = ServerConfig::new("default");
         server_config.shutdown_timeout = Duration::from_secs(5);
         tweak(&mut server_config);
-        let mut state = AppState::new(server_config, engine, tokenizer, Some(template));
-        if let Some(access) = access {
-            state = state.with_access(access);
-        }
-        let state = Arc::new(state);
+        let state = Arc::new(customize(AppState::new(server_config, engine, tokenizer, Some(template))));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let server_state = Arc::clone(&state);
