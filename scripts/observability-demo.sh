@@ -17,21 +17,21 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-hash() { "$bin" keys hash <<<"$1" | tail -1; }
+key_hash() { "$bin" keys hash <<<"$1" | tail -1; }
 cat >"$work/tenants.toml" <<EOF
 [[tenants]]
 name = "acme"
-api_keys = ["$(hash key-acme)"]
+api_keys = ["$(key_hash key-acme)"]
 requests_per_minute = 600
 
 [[tenants]]
 name = "beta"
-api_keys = ["$(hash key-beta)"]
+api_keys = ["$(key_hash key-beta)"]
 requests_per_minute = 30
 
 [[tenants]]
 name = "gamma"
-api_keys = ["$(hash key-gamma)"]
+api_keys = ["$(key_hash key-gamma)"]
 safety_profile = "strict"
 EOF
 
@@ -42,6 +42,8 @@ until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.5; done
 
 sed -e "s/localhost:8000/127.0.0.1:$port/" -e 's/scrape_interval: 15s/scrape_interval: 2s/' -e 's/evaluation_interval: 15s/evaluation_interval: 2s/' \
   deploy/prometheus/prometheus.yml >"$work/prometheus.yml"
+grep -q "127.0.0.1:$port" "$work/prometheus.yml" && grep -q "scrape_interval: 2s" "$work/prometheus.yml" \
+  || { echo "deploy/prometheus/prometheus.yml no longer has the target / interval lines this script rewrites" >&2; exit 1; }
 cp deploy/prometheus/alerts.yml "$work/"
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" --web.listen-address=127.0.0.1:19090 \
   >"$out/prometheus.log" 2>&1 &

@@ -78,7 +78,7 @@ def main():
     end = time.time()
     start = end - args.minutes * 60
     step = max(1, int(args.minutes * 60 / 300))
-    panels = [p for p in flatten(dash["panels"])]
+    panels = list(flatten(dash["panels"]))
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
     scale = 0.42  # inches per grid unit of height
     fig = plt.figure(figsize=(24, rows * scale + 1.5))

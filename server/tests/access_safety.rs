@@ -5,6 +5,7 @@
 //! moderation, the external moderation hook against a fake moderation server in both failure
 //! modes, context isolation, and SIGHUP reload of the tenants file.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,15 +19,6 @@ use llmserve_server::access::AccessControl;
 use llmserve_server::auth::ApiKeyHash;
 use llmserve_server::rate_limit::MonotonicClock;
 use serde_json::{json, Value};
-
-macro_rules! model_or_skip {
-    () => {
-        match model() {
-            Some(m) => m,
-            None => return,
-        }
-    };
-}
 
 const KEY_GUARDED: &str = "sk-test-guarded";
 const KEY_SLOW: &str = "sk-test-slow";

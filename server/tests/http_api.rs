@@ -2,6 +2,7 @@
 //! streamed), n = 2, stop strings, seeds, logprobs and prompt scoring, every error case with its
 //! status and body, client disconnects freeing KV blocks, `/health`, `/metrics`, tokenization.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -9,15 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-macro_rules! model_or_skip {
-    () => {
-        match model() {
-            Some(m) => m,
-            None => return,
-        }
-    };
-}
 
 fn chat(content: &str, extra: Value) -> Value {
     let mut body = json!({"model": "default", "messages": [{"role": "user", "content": content}]});

@@ -6,6 +6,7 @@
 //! their status and the child spans that ran, a request without `traceparent` starts a new trace,
 //! and a dead collector changes nothing for requests.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
@@ -22,15 +23,6 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 use prost::Message;
 use serde_json::{json, Value};
-
-macro_rules! model_or_skip {
-    () => {
-        match model() {
-            Some(m) => m,
-            None => return,
-        }
-    };
-}
 
 const KEY: &str = "otel-test-key";
 const CALLER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";

@@ -24,6 +24,16 @@ pub fn model() -> Option<&'static LoadedModel> {
         .as_ref()
 }
 
+/// The default model, or `return` from the test (skipped, reason printed) when it is not pulled.
+macro_rules! model_or_skip {
+    () => {
+        match common::model() {
+            Some(m) => m,
+            None => return,
+        }
+    };
+}
+
 /// A running server; dropping it shuts it down (drain, then engine stop).
 pub struct TestServer {
     pub base: String,
